@@ -1,0 +1,1 @@
+"""Thin adapters: one module per library, the only place that imports it."""

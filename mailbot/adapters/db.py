@@ -1,0 +1,469 @@
+"""SQLAlchemy 2 models and the unit of work: ledger, registrations, outbox, in one database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from mailbot.core.model import Event, EventCounts, Existing, Status
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored as UTC on every backend (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:  # noqa: ARG002
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:  # noqa: ARG002
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention (stable constraint names for migrations)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class EventRow(Base):
+    """An event as last configured; its row is also the lock that serialises seat allocation."""
+
+    __tablename__ = "events"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    keyword: Mapped[str] = mapped_column(Text)
+    capacity: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerRow(Base):
+    """One processed message of the mailbox, keyed by (folder, UIDVALIDITY, UID), with its verdict."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("folder", "uidvalidity", "uid", name="uq_ledger_message"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    folder: Mapped[str] = mapped_column(String(255))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str | None] = mapped_column(Text, index=True)
+    internaldate: Mapped[datetime] = mapped_column(UTCDateTime)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    outcome: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    rule_hits: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of [rule, reason]
+    sender: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    flagged: Mapped[bool] = mapped_column(default=False)  # keyword set / moved after the commit
+
+
+class RegistrationRow(Base):
+    """A registration: one person's claim to a seat (or waitlist place) for one event."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        UniqueConstraint("event_id", "position", name="uq_registrations_position"),
+        # Invariant 4: one active registration per person and event, enforced by the database too.
+        Index(
+            "uq_registrations_active_person",
+            "event_id",
+            "email_normalized",
+            unique=True,
+            sqlite_where=text("status != 'cancelled' AND email_normalized IS NOT NULL"),
+            postgresql_where=text("status != 'cancelled' AND email_normalized IS NOT NULL"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text, default="")
+    email: Mapped[str | None] = mapped_column(Text)
+    email_normalized: Mapped[str | None] = mapped_column(String(320))
+    channel: Mapped[str] = mapped_column(String(16), default="email")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledger.id"))
+    message_id: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxRow(Base):
+    """A reply committed with the decision it reports; sent later, marked sent once the server accepted it."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"))
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id"), index=True)
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledger.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # the X-Mailbot-Status value
+    envelope_from: Mapped[str] = mapped_column(Text)
+    recipient: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class StateRow(Base):
+    """Small named values of the bot's own state (e.g. the last successful poll)."""
+
+    __tablename__ = "bot_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """The numbers `mailbot status` shows for one event."""
+
+    event_id: str
+    capacity: int
+    confirmed: int
+    waitlisted: int
+    cancelled: int
+    replies_pending: int
+    replies_failed: int
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One registration as exported to CSV."""
+
+    event_id: str
+    position: int
+    status: str
+    name: str
+    email: str
+    channel: str
+    received_at: datetime
+    replied_at: datetime | None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:  # noqa: ARG001
+    """WAL for concurrent readers, a busy timeout instead of instant 'database is locked'."""
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE: a writer takes the lock up front, so read-then-write can't deadlock or go stale."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL, with SQLite made safe for concurrent use."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Database:
+    """The database: engine, migrations, and transactions (units of work)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (safe with two processes starting at once)."""
+        from mailbot.adapters import migrate  # noqa: PLC0415 (alembic is only needed here)
+
+        migrate.upgrade(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One unit of work: committed on success, rolled back on any exception."""
+        with self._sessions() as session, session.begin():
+            yield Tx(session)
+
+    def dispose(self) -> None:
+        """Close all pooled connections."""
+        self.engine.dispose()
+
+
+class DuplicateMessageError(Exception):
+    """The ledger already holds this message (another process was faster): nothing to do."""
+
+
+class Tx:
+    """The operations of one transaction, in domain words."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- events ---
+    def sync_events(self, events: Sequence[Event]) -> None:
+        """Insert or update the configured events."""
+        for ev in events:
+            row = self.session.get(EventRow, ev.id)
+            if row is None:
+                self.session.add(EventRow(id=ev.id, title=ev.title, keyword=ev.keyword,
+                                          capacity=ev.capacity, starts_at=ev.starts_at))
+            else:
+                row.title, row.keyword, row.capacity, row.starts_at = (
+                    ev.title, ev.keyword, ev.capacity, ev.starts_at)
+
+    def lock_event(self, event_id: str) -> None:
+        """Serialise seat allocation for one event (row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE)."""
+        self.session.execute(select(EventRow.id).where(EventRow.id == event_id).with_for_update()).one()
+
+    def counts(self, event_id: str) -> EventCounts:
+        """Confirmed, waitlisted and all registrations of the event."""
+        rows = self.session.execute(
+            select(RegistrationRow.status, func.count())
+            .where(RegistrationRow.event_id == event_id)
+            .group_by(RegistrationRow.status)
+        ).all()
+        by_status = {status: int(n) for status, n in rows}
+        max_position = self.session.scalar(
+            select(func.coalesce(func.max(RegistrationRow.position), 0)).where(
+                RegistrationRow.event_id == event_id
+            )
+        )
+        return EventCounts(
+            confirmed=by_status.get(Status.CONFIRMED.value, 0),
+            waitlisted=by_status.get(Status.WAITLISTED.value, 0),
+            registrations=int(max_position or 0),
+        )
+
+    def existing(self, event_id: str, email_normalized: str) -> Existing | None:
+        """The person's active registration for the event, with its current seat or waitlist place."""
+        row = self.session.scalars(
+            select(RegistrationRow).where(
+                RegistrationRow.event_id == event_id,
+                RegistrationRow.email_normalized == email_normalized,
+                RegistrationRow.status != Status.CANCELLED.value,
+            )
+        ).first()
+        if row is None:
+            return None
+        ahead = int(self.session.scalar(
+            select(func.count()).where(
+                RegistrationRow.event_id == event_id,
+                RegistrationRow.status == row.status,
+                RegistrationRow.position < row.position,
+            )
+        ) or 0)
+        status = Status(row.status)
+        return Existing(
+            status=status,
+            position=row.position,
+            seat=ahead + 1 if status is Status.CONFIRMED else None,
+            waitlist_position=ahead + 1 if status is Status.WAITLISTED else None,
+        )
+
+    def add_registration(self, *, event_id: str, position: int, status: Status, name: str, email: str,
+                         email_normalized: str, channel: str, received_at: datetime, ledger_id: int | None,
+                         message_id: str | None, now: datetime) -> int:
+        """Insert a registration; returns its id."""
+        row = RegistrationRow(event_id=event_id, position=position, status=status.value, name=name, email=email,
+                              email_normalized=email_normalized, channel=channel, received_at=received_at,
+                              ledger_id=ledger_id, message_id=message_id, created_at=now)
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    # --- ledger ---
+    def add_ledger(self, *, folder: str, uidvalidity: int, uid: int, message_id: str | None,
+                   internaldate: datetime, size: int, outcome: str, reason: str,
+                   rule_hits: Sequence[tuple[str, str]], sender: str | None, subject: str | None,
+                   now: datetime) -> int:
+        """Record a processed message; raises DuplicateMessageError if it is already recorded."""
+        row = LedgerRow(folder=folder, uidvalidity=uidvalidity, uid=uid, message_id=message_id,
+                        internaldate=internaldate, size=size, outcome=outcome, reason=reason,
+                        rule_hits=json.dumps([list(h) for h in rule_hits], ensure_ascii=False),
+                        sender=sender, subject=subject, processed_at=now, flagged=False)
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+                self.session.flush()
+        except IntegrityError as exc:
+            raise DuplicateMessageError(f"{folder}/{uidvalidity}/{uid}") from exc
+        return row.id
+
+    def set_ledger_outcome(self, ledger_id: int, outcome: str, reason: str) -> None:
+        """Update the verdict of a ledger row written earlier in this transaction."""
+        self.session.execute(update(LedgerRow).where(LedgerRow.id == ledger_id)
+                             .values(outcome=outcome, reason=reason))
+
+    def processed_uids(self, folder: str, uidvalidity: int) -> set[int]:
+        """UIDs of the folder already in the ledger."""
+        return set(self.session.scalars(
+            select(LedgerRow.uid).where(LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity)
+        ))
+
+    def unflagged_uids(self, folder: str, uidvalidity: int, outcomes: Sequence[str]) -> list[int]:
+        """Registration mails committed but not yet marked/moved (a crash came between)."""
+        return list(self.session.scalars(
+            select(LedgerRow.uid).where(
+                LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity,
+                LedgerRow.outcome.in_(outcomes), LedgerRow.flagged.is_(False),
+            ).order_by(LedgerRow.uid)
+        ))
+
+    def mark_flagged(self, folder: str, uidvalidity: int, uids: Sequence[int]) -> None:
+        """Remember that these messages were marked/moved."""
+        if uids:
+            self.session.execute(update(LedgerRow).where(
+                LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity, LedgerRow.uid.in_(uids)
+            ).values(flagged=True))
+
+    def ledger_entries(self, key: str) -> list[LedgerRow]:
+        """Ledger rows by UID (digits) or Message-ID."""
+        if key.isdigit():
+            query = select(LedgerRow).where(LedgerRow.uid == int(key))
+        else:
+            mid = key if key.startswith("<") else f"<{key}>"
+            query = select(LedgerRow).where(LedgerRow.message_id == mid)
+        return list(self.session.scalars(query.order_by(LedgerRow.id)))
+
+    # --- outbox ---
+    def add_outbox(self, *, event_id: str | None, registration_id: int | None, ledger_id: int | None, kind: str,
+                   envelope_from: str, recipient: str, message_id: str, data: bytes, now: datetime) -> int:
+        """Queue a reply in the same transaction as the decision it reports."""
+        row = OutboxRow(event_id=event_id, registration_id=registration_id, ledger_id=ledger_id, kind=kind,
+                        envelope_from=envelope_from, recipient=recipient, message_id=message_id, data=data,
+                        created_at=now, attempts=0, next_attempt_at=now)
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
+        """Unsent, not permanently failed replies whose next attempt is due, oldest first."""
+        return list(self.session.scalars(
+            select(OutboxRow).where(
+                OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None), OutboxRow.next_attempt_at <= now
+            ).order_by(OutboxRow.id).limit(limit)
+        ))
+
+    def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        """The server accepted the reply: never send it again; note the first reply time."""
+        row = self.session.get(OutboxRow, outbox_id)
+        if row is None or row.sent_at is not None:
+            return
+        row.sent_at = now
+        row.attempts += 1
+        if row.registration_id is not None:
+            self.session.execute(update(RegistrationRow).where(
+                RegistrationRow.id == row.registration_id, RegistrationRow.replied_at.is_(None)
+            ).values(replied_at=now))
+
+    def mark_failed(self, outbox_id: int, now: datetime, error: str, *, permanent: bool,
+                    retry_at: datetime) -> None:
+        """A refused reply: permanently failed (5xx) or retried later (4xx, connection trouble)."""
+        row = self.session.get(OutboxRow, outbox_id)
+        if row is None or row.sent_at is not None:
+            return
+        row.attempts += 1
+        row.last_error = error[:1000]
+        if permanent:
+            row.failed_at = now
+        else:
+            row.next_attempt_at = retry_at
+
+    # --- state, reports ---
+    def set_state(self, key: str, value: str) -> None:
+        """Store a named value."""
+        row = self.session.get(StateRow, key)
+        if row is None:
+            self.session.add(StateRow(key=key, value=value))
+        else:
+            row.value = value
+
+    def get_state(self, key: str) -> str | None:
+        """A named value, or None."""
+        row = self.session.get(StateRow, key)
+        return None if row is None else row.value
+
+    def summaries(self) -> list[EventSummary]:
+        """Per event: capacity, confirmed, waitlisted, cancelled, replies pending and failed."""
+        result = []
+        for ev in self.session.scalars(select(EventRow).order_by(EventRow.starts_at, EventRow.id)):
+            by_status = dict(self.session.execute(
+                select(RegistrationRow.status, func.count())
+                .where(RegistrationRow.event_id == ev.id).group_by(RegistrationRow.status)
+            ).tuples().all())
+            pending = self.session.scalar(select(func.count()).where(
+                OutboxRow.event_id == ev.id, OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None)))
+            failed = self.session.scalar(select(func.count()).where(
+                OutboxRow.event_id == ev.id, OutboxRow.failed_at.is_not(None)))
+            result.append(EventSummary(
+                event_id=ev.id, capacity=ev.capacity,
+                confirmed=int(by_status.get(Status.CONFIRMED.value, 0)),
+                waitlisted=int(by_status.get(Status.WAITLISTED.value, 0)),
+                cancelled=int(by_status.get(Status.CANCELLED.value, 0)),
+                replies_pending=int(pending or 0), replies_failed=int(failed or 0),
+            ))
+        return result
+
+    def ledger_counts(self) -> dict[str, int]:
+        """How many messages the ledger holds per outcome."""
+        return {str(k): int(v) for k, v in self.session.execute(
+            select(LedgerRow.outcome, func.count()).group_by(LedgerRow.outcome)).tuples().all()}
+
+    def export_rows(self, event_id: str | None) -> list[ExportRow]:
+        """Registrations in arrival order (per event), for the CSV."""
+        query = select(RegistrationRow).order_by(RegistrationRow.event_id, RegistrationRow.position)
+        if event_id is not None:
+            query = query.where(RegistrationRow.event_id == event_id)
+        return [
+            ExportRow(event_id=r.event_id, position=r.position, status=r.status, name=r.name,
+                      email=r.email or "", channel=r.channel, received_at=r.received_at,
+                      replied_at=r.replied_at)
+            for r in self.session.scalars(query)
+        ]

@@ -1,0 +1,212 @@
+"""The command line: parse arguments, call the service, print; no logic of its own."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import click
+
+from mailbot.config import Config, load_config, resolve_config_path
+from mailbot.errors import ConfigError, MailbotError
+
+log = logging.getLogger("mailbot")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"mailbot: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+def _config(ctx: click.Context) -> Config:
+    """Load the configuration once; a bad one exits 2 with one line naming the file and key."""
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "config" not in obj:
+        path = resolve_config_path(obj.get("config_path"), os.environ)
+        try:
+            obj["config"] = load_config(path, os.environ)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(2)
+    config: Config = obj["config"]
+    return config
+
+
+def _guard(action: Callable[[], None]) -> None:
+    """Run an action; expected failures (server down, bad data) become one clear line and exit 1."""
+    try:
+        action()
+    except MailbotError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 (the CLI's promise: one line, no traceback; details at -v)
+        log.debug("failure", exc_info=True)
+        _fail(f"{type(exc).__name__}: {exc}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", help="Config file (else $MAILBOT_CONFIG, else ./config.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every message handled.")
+@click.version_option(package_name="mailbot")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """mailbot: an email-driven registration desk for public events."""
+    ctx.ensure_object(dict)["config_path"] = config_path
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    # Libraries' own debug output could carry message contents: keep them quiet.
+    for noisy in ("imapclient", "aiosmtplib", "apscheduler", "sqlalchemy", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One pass (all new mail, all due replies), then exit.")
+@click.pass_context
+def run(ctx: click.Context, once: bool) -> None:
+    """Poll the mailbox, book registrations and send replies (until SIGTERM/SIGINT)."""
+    from mailbot.bootstrap import build_desk  # noqa: PLC0415 (keep `--help` fast)
+
+    config = _config(ctx)
+    stop = threading.Event()
+
+    def build() -> None:
+        ctx.obj["desk"] = build_desk(config, stop=stop)
+
+    _guard(build)
+    desk = ctx.obj["desk"]
+    if once:
+        def one_pass() -> None:
+            report, flush = desk.run_once()
+            click.echo(f"processed {report.total} message(s) {json.dumps(report.outcomes)}; "
+                       f"replies sent {flush.sent}, deferred {flush.deferred}, failed {flush.failed}")
+            if flush.error:
+                _fail(f"replies not sent: {flush.error}")
+        _guard(one_pass)
+        return
+
+    from mailbot.scheduler import run_forever  # noqa: PLC0415
+
+    def job() -> None:
+        try:
+            report, flush = desk.run_once()
+            if report.total or flush.sent or flush.deferred or flush.failed:
+                log.info("pass: %s messages %s; replies sent %s, deferred %s, failed %s", report.total,
+                         json.dumps(report.outcomes), flush.sent, flush.deferred, flush.failed)
+        except Exception as exc:  # noqa: BLE001 (one failed pass is logged; the next one retries)
+            log.error("pass failed: %s: %s", type(exc).__name__, " ".join(str(exc).split()))
+
+    log.info("mailbot running: polling %s every %ss", config.imap.folder, config.bot.poll_interval)
+    run_forever(job, config.bot.poll_interval, stop)
+    log.info("mailbot stopped")
+
+
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Per event: capacity, confirmed, waitlisted, replies pending/failed; last successful poll."""
+    from mailbot.bootstrap import open_database  # noqa: PLC0415
+    from mailbot.reports import status_text  # noqa: PLC0415
+
+    config = _config(ctx)
+    _guard(lambda: click.echo(status_text(open_database(config), config)))
+
+
+@cli.command()
+@click.option("--event", "event_id", metavar="ID", help="Only this event.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
+@click.option("--delimiter", type=click.Choice([";", ","]), default=";", show_default=True)
+@click.pass_context
+def export(ctx: click.Context, event_id: str | None, output: Path | None, delimiter: str) -> None:
+    """Registrations as CSV for Excel (UTF-8 with BOM), in arrival order."""
+    from mailbot.adapters.csv_export import encode_for_excel, render_csv  # noqa: PLC0415
+    from mailbot.bootstrap import open_database  # noqa: PLC0415
+
+    config = _config(ctx)
+    if event_id is not None and event_id not in {e.id for e in config.events}:
+        _fail(f"export: unknown event {event_id!r} (configured: {', '.join(e.id for e in config.events)})", 2)
+
+    def write() -> None:
+        db = open_database(config)
+        with db.transaction() as tx:
+            rows = tx.export_rows(event_id)
+        data = encode_for_excel(render_csv(rows, ZoneInfo(config.bot.timezone), delimiter))
+        if output is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            write_private(output, data)
+            click.echo(f"{len(rows)} registration(s) written to {output}", err=True)
+
+    _guard(write)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (it holds personal data)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)
+
+
+@cli.command()
+@click.argument("key")
+@click.pass_context
+def inspect(ctx: click.Context, key: str) -> None:
+    """Explain what happened to a message: by UID or Message-ID."""
+    from mailbot.bootstrap import open_database  # noqa: PLC0415
+    from mailbot.reports import inspect_text  # noqa: PLC0415
+
+    config = _config(ctx)
+
+    def show() -> None:
+        text = inspect_text(open_database(config), key, ZoneInfo(config.bot.timezone))
+        if not text:
+            _fail(f"inspect: no message {key!r} in the ledger")
+        click.echo(text)
+
+    _guard(show)
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Migrate the database schema to the newest version (also done on every start)."""
+    from mailbot.bootstrap import open_database  # noqa: PLC0415
+
+    config = _config(ctx)
+
+    def migrate() -> None:
+        open_database(config).dispose()
+        click.echo("database is up to date")
+
+    _guard(migrate)
+
+
+@cli.command()
+@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the demo's database and CSV here (default: a temporary directory).")
+@click.option("--messages", default=100, show_default=True, help="How many mails to put into the inbox.")
+def demo(workdir: Path | None, messages: int) -> None:
+    """Run the whole desk once on embedded IMAP and SMTP servers (loopback) with ~100 sample mails."""
+    from mailbot.demo import run_demo  # noqa: PLC0415
+
+    _guard(lambda: run_demo(workdir, messages))
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(obj={})

@@ -1,0 +1,468 @@
+"""The configuration: TOML read with tomllib into frozen, validated settings; passwords may come from env."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.errors import HeaderParseError
+from email.headerregistry import AddressHeader, HeaderRegistry
+from typing import Any, Final, Literal
+
+from mailbot.core.model import Event
+from mailbot.errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_PATH",
+    "IMAP_PASSWORD_ENV",
+    "SMTP_PASSWORD_ENV",
+    "BotSettings",
+    "Config",
+    "DatabaseSettings",
+    "ImapSettings",
+    "Language",
+    "Security",
+    "SmtpSettings",
+    "load_config",
+    "parse_config",
+    "resolve_config_path",
+]
+
+CONFIG_ENV: Final = "MAILBOT_CONFIG"
+IMAP_PASSWORD_ENV: Final = "MAILBOT_IMAP_PASSWORD"  # noqa: S105 (the name of a variable, not a password)
+SMTP_PASSWORD_ENV: Final = "MAILBOT_SMTP_PASSWORD"  # noqa: S105 (the name of a variable, not a password)
+DEFAULT_CONFIG_PATH: Final = "config.toml"
+
+Security = Literal["tls", "starttls", "none"]
+Language = Literal["de", "en"]
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """The mailbox the registrations arrive in, and how to reach it."""
+
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: str = field(repr=False)
+    folder: str = "INBOX"
+    processed_folder: str | None = None  # where handled mail is moved; None: it stays (flagged) in folder
+    timeout: float = 30.0  # seconds
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The server the replies are sent through, and who they are from."""
+
+    host: str
+    port: int
+    security: Security
+    username: str | None  # None: send without logging in
+    password: str | None = field(repr=False)
+    sender: str  # as written, e.g. "Stadt Castrop-Rauxel <digitalisierung@castrop-rauxel.de>"
+    sender_name: str  # the display name, decoded ("" when there is none)
+    sender_address: str  # the addr-spec, e.g. "digitalisierung@castrop-rauxel.de"
+    timeout: float = 30.0  # seconds
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where registrations, the ledger and the outbox are stored (an SQLAlchemy URL)."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """How the desk behaves: polling, local time, reply language, size limit."""
+
+    poll_interval: float = 60.0  # seconds between two passes over the mailbox
+    timezone: str = "Europe/Berlin"  # for dates in replies and exports
+    language: Language = "de"  # of the reply texts
+    max_message_bytes: int = 10 * 1024 * 1024  # larger mails are not parsed but left for staff
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The time zone as an object (the name was validated on load)."""
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one mailbot installation is configured with."""
+
+    path: str  # the file as the user gave it ("<dict>" or similar when built by parse_config)
+    imap: ImapSettings
+    smtp: SmtpSettings
+    database: DatabaseSettings
+    bot: BotSettings
+    events: tuple[Event, ...]  # in file order, at least one; ids and keywords unique
+
+    def event(self, event_id: str) -> Event:
+        """The event with that id; KeyError (with the id) when none is configured."""
+        for event in self.events:
+            if event.id == event_id:
+                return event
+        raise KeyError(event_id)
+
+
+# --- entry points -------------------------------------------------------------------------------------------
+
+
+def resolve_config_path(cli_value: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The file to read: ``--config PATH`` if given, else ``$MAILBOT_CONFIG``, else ``config.toml`` here."""
+    if cli_value is not None:
+        return cli_value
+    environ = os.environ if env is None else env
+    return environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the TOML file at ``path``; ConfigError names the first problem and its key."""
+    shown = os.fspath(path)
+    try:
+        with open(shown, "rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(shown, "file", "not found") from None
+    except IsADirectoryError:
+        raise ConfigError(shown, "file", "is a directory, not a file") from None
+    except PermissionError:
+        raise ConfigError(shown, "file", "permission denied") from None
+    except OSError as error:
+        raise ConfigError(shown, "file", error.strerror or str(error)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(shown, "file", "is not UTF-8 text (TOML files must be UTF-8)") from None
+    except tomllib.TOMLDecodeError as error:
+        # The parser's message names the line and column; keep it on one line for log files.
+        raise ConfigError(shown, "file", " ".join(str(error).split())) from None
+    return parse_config(data, shown, env)
+
+
+def parse_config(data: Mapping[str, object], path: str, env: Mapping[str, str] | None = None) -> Config:
+    """Validate already-parsed TOML data (``path`` is only used in messages); env defaults to os.environ."""
+    environ = os.environ if env is None else env
+    for name, value in data.items():
+        if name not in _TABLES and name != "events":
+            if isinstance(value, dict):
+                raise ConfigError(path, f"[{name}]", "unknown table")
+            if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+                raise ConfigError(path, f"[[{name}]]", "unknown table")
+            raise ConfigError(path, name, "unknown key")
+    tables = {
+        name: _read_table(path, f"[{name}]", _table(path, data, name), spec) for name, spec in _TABLES.items()
+    }
+    return Config(
+        path=path,
+        imap=_imap(path, tables["imap"], environ),
+        smtp=_smtp(path, tables["smtp"], environ),
+        database=DatabaseSettings(**tables["database"]),
+        bot=BotSettings(**tables["bot"]),
+        events=_events(path, data),
+    )
+
+
+# --- the checks: each takes the raw TOML value and returns it converted, or raises _Invalid ----------------
+
+
+class _Invalid(Exception):
+    """A value failed its check; the caller adds the path and key."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+_EXAMPLE_MOMENT: Final = "2020-10-08T18:00:00+02:00"
+_EXAMPLE_SENDER: Final = '"Stadt Castrop-Rauxel <digitalisierung@castrop-rauxel.de>"'
+_EVENT_ID: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_URL_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("must be a string")
+    return value
+
+
+def _text(value: object) -> str:
+    text = _string(value)
+    if not text.strip():
+        raise _Invalid("must not be empty")
+    return text
+
+
+def _secret(value: object) -> str:
+    # Never echo the value: it is a password.
+    text = _string(value)
+    if not text:
+        raise _Invalid("must not be empty")
+    return text
+
+
+def _integer(value: object) -> int:
+    # bool is a subclass of int in Python, but `port = true` is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid("must be an integer")
+    return value
+
+
+def _port(value: object) -> int:
+    port = _integer(value)
+    if not 1 <= port <= 65535:
+        raise _Invalid("must be between 1 and 65535")
+    return port
+
+
+def _count(value: object) -> int:
+    number = _integer(value)
+    if number < 1:
+        raise _Invalid("must be at least 1")
+    return number
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid("must be a number (of seconds)")
+    if not math.isfinite(value) or value <= 0:
+        raise _Invalid("must be greater than 0")
+    return float(value)
+
+
+def _one_of(*choices: str) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        text = _string(value)
+        if text not in choices:
+            raise _Invalid("must be one of " + ", ".join(f'"{choice}"' for choice in choices))
+        return text
+
+    return check
+
+
+def _timezone(value: object) -> str:
+    name = _text(value)
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise _Invalid(f'unknown time zone "{name}" (use a name like "Europe/Berlin")') from None
+    return name
+
+
+def _split_sender(value: str) -> tuple[str, str]:
+    """The display name and addr-spec of a From value (RFC 5322 mailbox), or _Invalid."""
+    try:
+        header = HeaderRegistry()("from", value)
+    except (HeaderParseError, ValueError, IndexError, AttributeError, TypeError):
+        raise _Invalid(f"is not a valid address; write e.g. {_EXAMPLE_SENDER}") from None
+    if not isinstance(header, AddressHeader):  # the registry's class for "from"; this narrows the type
+        raise _Invalid(f"is not a valid address; write e.g. {_EXAMPLE_SENDER}")
+    addresses = header.addresses
+    if len(addresses) != 1:
+        raise _Invalid(f"must be exactly one address, e.g. {_EXAMPLE_SENDER}")
+    address = addresses[0]
+    if header.defects or not address.username or not address.domain:
+        raise _Invalid(f"is not a valid address; write e.g. {_EXAMPLE_SENDER}")
+    return address.display_name, address.addr_spec
+
+
+def _sender(value: object) -> str:
+    text = _text(value)
+    _split_sender(text)
+    return text
+
+
+def _database_url(value: object) -> str:
+    url = _text(value)
+    if not _URL_SCHEME.match(url):
+        raise _Invalid('must be a database URL like "sqlite:///mailbot.db"')
+    return url
+
+
+def _event_id(value: object) -> str:
+    text = _text(value)
+    if not _EVENT_ID.fullmatch(text):
+        raise _Invalid(
+            'must be 1 to 64 of a-z, 0-9, ".", "_", "-", starting with a letter or digit, '
+            'e.g. "digitalisierung-2020"'
+        )
+    return text
+
+
+def _moment(value: object) -> datetime:
+    # TOML has a native offset date-time; an ISO 8601 string is accepted too. Without an offset the
+    # moment is ambiguous (which zone? which side of a DST change?), so it is refused.
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise _Invalid(
+                f"must be an ISO 8601 date and time with UTC offset, e.g. {_EXAMPLE_MOMENT}"
+            ) from None
+    if not isinstance(value, datetime):  # a TOML local date or time, a number, ...
+        raise _Invalid(f"must be a date and time with UTC offset, e.g. {_EXAMPLE_MOMENT}")
+    if value.utcoffset() is None:
+        raise _Invalid(f"has no UTC offset; write e.g. {_EXAMPLE_MOMENT}")
+    return value
+
+
+# --- the tables: key -> how to check it, and its default (absent: required) -------------------------------
+
+_REQUIRED: Final = object()
+
+
+@dataclass(frozen=True)
+class _Key:
+    """How one key of a table is read."""
+
+    check: Callable[[object], Any]
+    default: object = _REQUIRED
+
+
+_SECURITY: Final = _one_of("tls", "starttls", "none")
+
+_IMAP: Final[Mapping[str, _Key]] = {
+    "host": _Key(_text),
+    "port": _Key(_port),
+    "security": _Key(_SECURITY),
+    "username": _Key(_text),
+    "password": _Key(_secret, default=None),  # required unless MAILBOT_IMAP_PASSWORD gives it
+    "folder": _Key(_text, default="INBOX"),
+    "processed_folder": _Key(_text, default=None),
+    "timeout": _Key(_seconds, default=30.0),
+}
+_SMTP: Final[Mapping[str, _Key]] = {
+    "host": _Key(_text),
+    "port": _Key(_port),
+    "security": _Key(_SECURITY),
+    "username": _Key(_text, default=None),
+    "password": _Key(_secret, default=None),  # or MAILBOT_SMTP_PASSWORD
+    "sender": _Key(_sender),
+    "timeout": _Key(_seconds, default=30.0),
+}
+_DATABASE: Final[Mapping[str, _Key]] = {
+    "url": _Key(_database_url),
+}
+_BOT: Final[Mapping[str, _Key]] = {
+    "poll_interval": _Key(_seconds, default=60.0),
+    "timezone": _Key(_timezone, default="Europe/Berlin"),
+    "language": _Key(_one_of("de", "en"), default="de"),
+    "max_message_bytes": _Key(_count, default=10 * 1024 * 1024),
+}
+_EVENT: Final[Mapping[str, _Key]] = {
+    "id": _Key(_event_id),
+    "title": _Key(_text),
+    "keyword": _Key(_text),
+    "capacity": _Key(_count),
+    "starts_at": _Key(_moment),
+    "ends_at": _Key(_moment, default=None),
+}
+_TABLES: Final[Mapping[str, Mapping[str, _Key]]] = {
+    "imap": _IMAP,
+    "smtp": _SMTP,
+    "database": _DATABASE,
+    "bot": _BOT,
+}
+_OPTIONAL_TABLES: Final = frozenset({"bot"})
+
+
+def _table(path: str, data: Mapping[str, object], name: str) -> Mapping[str, object]:
+    """The raw table ``[name]``; an optional table that is absent reads as empty."""
+    if name not in data:
+        if name in _OPTIONAL_TABLES:
+            return {}
+        raise ConfigError(path, f"[{name}]", "missing")
+    value = data[name]
+    if not isinstance(value, dict):
+        raise ConfigError(path, f"[{name}]", "must be a table")
+    return value
+
+
+def _read_table(path: str, label: str, raw: Mapping[str, object], spec: Mapping[str, _Key]) -> dict[str, Any]:
+    """Check every key of one table against its spec; the result has a value (or default) for each."""
+    for key in raw:
+        if key not in spec:  # before "missing": a typo like "hots" is the cause, "host missing" the effect
+            raise ConfigError(path, f"{label} {key}", "unknown key")
+    values: dict[str, Any] = {}
+    for key, rule in spec.items():
+        if key not in raw:
+            if rule.default is _REQUIRED:
+                raise ConfigError(path, f"{label} {key}", "missing")
+            values[key] = rule.default
+            continue
+        try:
+            values[key] = rule.check(raw[key])
+        except _Invalid as invalid:
+            raise ConfigError(path, f"{label} {key}", invalid.problem) from None
+    return values
+
+
+def _env_secret(env: Mapping[str, str], name: str) -> str | None:
+    """A password from the environment; set but empty counts as unset."""
+    return env.get(name) or None
+
+
+def _imap(path: str, values: dict[str, Any], env: Mapping[str, str]) -> ImapSettings:
+    password = _env_secret(env, IMAP_PASSWORD_ENV) or values["password"]
+    if password is None:
+        raise ConfigError(path, "[imap] password", f"missing (set it here or in {IMAP_PASSWORD_ENV})")
+    if values["processed_folder"] is not None and values["processed_folder"] == values["folder"]:
+        raise ConfigError(path, "[imap] processed_folder", "must differ from folder")
+    return ImapSettings(**{**values, "password": password})
+
+
+def _smtp(path: str, values: dict[str, Any], env: Mapping[str, str]) -> SmtpSettings:
+    password = _env_secret(env, SMTP_PASSWORD_ENV) or values["password"]
+    if password is not None and values["username"] is None:
+        raise ConfigError(path, "[smtp] username", "missing (a password is set, so a login is intended)")
+    sender_name, sender_address = _split_sender(values["sender"])
+    return SmtpSettings(
+        **{**values, "password": password},
+        sender_name=sender_name,
+        sender_address=sender_address,
+    )
+
+
+def _keyword_key(keyword: str) -> str:
+    """Keywords compare case-insensitively with runs of whitespace as one space."""
+    return " ".join(keyword.casefold().split())
+
+
+def _events(path: str, data: Mapping[str, object]) -> tuple[Event, ...]:
+    if "events" not in data:
+        raise ConfigError(path, "[[events]]", "missing (at least one event is required)")
+    raw = data["events"]
+    if not isinstance(raw, list):
+        raise ConfigError(path, "[[events]]", "must be an array of tables: start each event with [[events]]")
+    if not raw:
+        raise ConfigError(path, "[[events]]", "at least one event is required")
+    events: list[Event] = []
+    numbers_by_id: dict[str, int] = {}
+    numbers_by_keyword: dict[str, int] = {}
+    for number, item in enumerate(raw, start=1):
+        where = f"[[events]] #{number}"  # 1-based, in file order
+        if not isinstance(item, dict):
+            raise ConfigError(path, where, "must be a table")
+        event = Event(**_read_table(path, where, item, _EVENT))
+        if event.ends_at is not None and event.ends_at <= event.starts_at:
+            raise ConfigError(path, f"{where} ends_at", "must be after starts_at")
+        if event.id in numbers_by_id:
+            raise ConfigError(
+                path, f"{where} id", f'"{event.id}" is already the id of event #{numbers_by_id[event.id]}'
+            )
+        keyword = _keyword_key(event.keyword)
+        if keyword in numbers_by_keyword:
+            other = numbers_by_keyword[keyword]
+            raise ConfigError(
+                path, f"{where} keyword", f'same keyword as event #{other} ("{events[other - 1].id}")'
+            )
+        numbers_by_id[event.id] = number
+        numbers_by_keyword[keyword] = number
+        events.append(event)
+    return tuple(events)

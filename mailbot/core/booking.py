@@ -1,0 +1,40 @@
+"""Seat decisions: confirmed while seats remain, then the waitlist, strictly first come first served."""
+
+from __future__ import annotations
+
+from mailbot.core.model import Decision, Event, EventCounts, Existing, ReplyStatus, Status
+
+
+def decide(event: Event, counts: EventCounts, existing: Existing | None) -> Decision:
+    """Book one keyword mail for one event.
+
+    - The address already holds an active registration: no new one; a ``duplicate`` reply stating it.
+    - A seat is free (confirmed < capacity): confirmed, with the next seat number.
+    - Otherwise: waitlisted at the end of the waitlist.
+    Expected outcomes are values, never exceptions (DESIGN house style 8).
+    """
+    if existing is not None and existing.status is not Status.CANCELLED:
+        return Decision(
+            reply=ReplyStatus.DUPLICATE,
+            status=existing.status,
+            new_registration=False,
+            position=existing.position,
+            seat=existing.seat,
+            waitlist_position=existing.waitlist_position,
+        )
+    position = counts.registrations + 1
+    if counts.confirmed < event.capacity:
+        return Decision(
+            reply=ReplyStatus.CONFIRMED,
+            status=Status.CONFIRMED,
+            new_registration=True,
+            position=position,
+            seat=counts.confirmed + 1,
+        )
+    return Decision(
+        reply=ReplyStatus.WAITLISTED,
+        status=Status.WAITLISTED,
+        new_registration=True,
+        position=position,
+        waitlist_position=counts.waitlisted + 1,
+    )

@@ -1,0 +1,108 @@
+"""Finding an event's keyword in what people write: exact on words and date, tolerant of form.
+
+The rule, for every configured keyword (nothing is specific to one event):
+- words match case-insensitively and exactly (no typo tolerance); ä/ö/ü/ß may also be written ae/oe/ue/ss;
+- between the parts any run of spaces (also non-breaking and other Unicode spaces), line breaks, quotes
+  („“"”‚‘'’«»), colons, commas and dashes is allowed, and so is none;
+- a date ``dd.mm.`` matches with or without leading zeros, with or without the trailing dot, with spaces
+  around the dots and with a year after it (``8.10``, ``08.10.2020``, ``8. 10. 20``); it never matches
+  another day or month (``09.10.``, ``08.11.``, ``18.10.``);
+- it is searched in the Subject (any Re:/AW:/WG:/Fwd: prefix is irrelevant) and in the first 10 non-empty
+  lines of the sender's own text (quoted text is removed first).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+BODY_LINES = 10
+
+_DATE_TOKEN = re.compile(r"^(\d{1,2})\.\s*(\d{1,2})\.?(?:\s*(\d{2}|\d{4}))?$")
+_SEPARATOR = r"[\s\"'„“”‚‘’«»:,\-‐‑‒–—]*"
+_UMLAUTS = {"ä": "(?:ä|ae)", "ö": "(?:ö|oe)", "ü": "(?:ü|ue)", "ß": "(?:ß|ss)"}
+_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−"})
+
+# Lines where quoted text starts: everything after them is someone else's words.
+_QUOTE_HEADERS = (
+    re.compile(r"^\s*am\s.+\s(schrieb|geschrieben)\b.*:\s*$", re.IGNORECASE),
+    re.compile(r"^\s*on\s.+\swrote:\s*$", re.IGNORECASE),
+    re.compile(r"^\s*-{2,}\s*(ursprüngliche nachricht|original message|weitergeleitete nachricht|"
+               r"forwarded message)\s*-{2,}", re.IGNORECASE),
+    re.compile(r"^\s*(von|from):\s.+@", re.IGNORECASE),
+)
+
+
+def normalize(text: str) -> str:
+    """NFKC (folds Unicode spaces and compatibility forms), unified dashes, case-folded."""
+    return unicodedata.normalize("NFKC", text).translate(_DASHES).casefold()
+
+
+def _word_pattern(word: str) -> str:
+    out = []
+    for ch in normalize(word):
+        out.append(_UMLAUTS.get(ch, re.escape(ch)))
+    return "".join(out)
+
+
+def _date_pattern(day: int, month: int) -> str:
+    # (?<!\d) and (?!\d) keep 8.10 from matching inside 18.10 or 8.100; the optional tail allows a year.
+    return (
+        rf"(?<!\d)0?{day}\s*\.\s*0?{month}(?:\s*\.(?:\s*(?:\d{{4}}|\d{{2}}))?|\s+\d{{4}})?(?![\d])"
+    )
+
+
+def compile_keyword(keyword: str) -> re.Pattern[str]:
+    """The pattern for one keyword, to search in normalized text."""
+    parts: list[str] = []
+    for token in normalize(keyword).split():
+        date = _DATE_TOKEN.match(token)
+        if date:
+            parts.append(_date_pattern(int(date.group(1)), int(date.group(2))))
+        else:
+            stripped = token.strip("\"'„“”‚‘’«»")
+            if stripped:
+                parts.append(_word_pattern(stripped))
+    if not parts:
+        raise ValueError("empty keyword")
+    pattern = _SEPARATOR.join(parts)
+    # A word at the start must not be the tail of a longer word ("Bürgerdigitalisierung").
+    return re.compile(r"(?<!\w)" + pattern)
+
+
+def own_text(text: str) -> str:
+    """The sender's own words: quoted lines ('>') and everything after a quote header removed."""
+    kept: list[str] = []
+    for line in text.splitlines():
+        if any(p.match(line) for p in _QUOTE_HEADERS):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def first_lines(text: str, count: int = BODY_LINES) -> str:
+    """The first `count` non-empty lines of the sender's own text, joined by newlines."""
+    lines = [line for line in own_text(text).splitlines() if line.strip()]
+    return "\n".join(lines[:count])
+
+
+def mentions(pattern: re.Pattern[str], subject: str, text: str) -> str | None:
+    """Where the keyword is named ("subject" or "body"), or None."""
+    if pattern.search(normalize(subject)):
+        return "subject"
+    if pattern.search(normalize(first_lines(text))):
+        return "body"
+    return None
+
+
+def matching(patterns: Iterable[tuple[str, re.Pattern[str]]], subject: str, text: str) -> list[tuple[str, str]]:
+    """(key, where) for each (key, pattern) the message names."""
+    found = []
+    for key, pattern in patterns:
+        where = mentions(pattern, subject, text)
+        if where:
+            found.append((key, where))
+    return found

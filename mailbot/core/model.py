@@ -1,0 +1,167 @@
+"""Values of the domain: frozen dataclasses and enums passed between the core and the shell."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Status(enum.StrEnum):
+    """Where a registration stands."""
+
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class ReplyStatus(enum.StrEnum):
+    """The value of the ``X-Mailbot-Status`` header: a contract with tests and admins' mail filters."""
+
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    DUPLICATE = "duplicate"
+
+
+class Channel(enum.StrEnum):
+    """How a registration reached the desk."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    ADMIN = "admin"
+
+
+class Outcome(enum.StrEnum):
+    """What a pass did with one message of the mailbox (the ledger's verdict)."""
+
+    REGISTERED = "registered"  # at least one new registration
+    DUPLICATE = "duplicate"  # keyword mail from an address already registered
+    NOT_REGISTRATION = "not-registration"  # no keyword: staff's business, left untouched
+    MACHINE = "machine"  # auto-reply, bounce, list mail: never answered (RFC 3834)
+    REJECTED = "rejected"  # keyword mail we cannot act on (e.g. no usable sender address)
+    QUARANTINED = "quarantined"  # could not be parsed or processed; kept for staff
+    TOO_LARGE = "too-large"  # above the size limit: not parsed, left for staff
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event people register for, as configured."""
+
+    id: str
+    title: str
+    keyword: str
+    capacity: int
+    starts_at: datetime
+    ends_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Address:
+    """A mailbox: display name and addr-spec as written in the header."""
+
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A parsed mail, reduced to what the rules and the booking need."""
+
+    subject: str
+    sender: Address | None
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]  # (lower-case name, decoded value), in order
+    text: str  # the text body; HTML-only mails converted to text
+    content_type: str = "text/plain"
+    defects: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key == wanted:
+                return value
+        return None
+
+    def has_header(self, name: str) -> bool:
+        """Whether a header of that name is present at all."""
+        return self.header(name) is not None
+
+    def header_names(self) -> frozenset[str]:
+        """All header names present, lower-case."""
+        return frozenset(key for key, _ in self.headers)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Where and when a message arrived: its IMAP identity and the server's INTERNALDATE."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    internaldate: datetime
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """A rule that matched, with the human reason."""
+
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The rule chain's verdict on one message, with every rule that hit (for explaining it to admins)."""
+
+    machine: RuleHit | None  # the first robot rule that hit: never reply
+    event_ids: tuple[str, ...]  # events whose keyword the message names
+    hits: tuple[RuleHit, ...] = field(default=())
+    misses: tuple[str, ...] = field(default=())
+
+    @property
+    def is_registration(self) -> bool:
+        """A human mail naming at least one event's keyword."""
+        return self.machine is None and bool(self.event_ids)
+
+
+@dataclass(frozen=True)
+class Existing:
+    """The registration an address already holds for an event."""
+
+    status: Status
+    position: int  # rank in arrival order among the event's registrations
+    seat: int | None  # 1-based seat number when confirmed
+    waitlist_position: int | None  # 1-based place on the waitlist when waitlisted
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """How full an event is right now."""
+
+    confirmed: int
+    waitlisted: int
+    registrations: int  # all registrations ever (position of the next one is this + 1)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the desk does with one keyword mail for one event."""
+
+    reply: ReplyStatus
+    status: Status  # the registration's status after the decision
+    new_registration: bool
+    position: int  # the registration's rank in arrival order
+    seat: int | None = None
+    waitlist_position: int | None = None
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What the rules need to know about the bot itself (to recognise its own mail)."""
+
+    own_addresses: frozenset[str]  # lower-case addr-specs
+    own_domain: str  # domain of the Message-IDs the bot generates

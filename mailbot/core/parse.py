@@ -1,0 +1,212 @@
+"""Bytes -> InboundMessage: tolerant MIME parsing with charset fallbacks and HTML -> text."""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.policy
+import email.utils
+import re
+from email.message import Message
+from html.parser import HTMLParser
+
+from mailbot.core.model import Address, InboundMessage
+
+
+class MessageParseError(ValueError):
+    """The bytes cannot be read as a mail; the message is quarantined with this reason."""
+
+
+# Charsets mail programs declare that Python doesn't know, or know under another name.
+_CHARSET_ALIASES = {"unknown-8bit": "cp1252", "x-unknown": "cp1252", "iso-8859-8-i": "iso-8859-8"}
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+def decode_header_value(raw: str) -> str:
+    """Decode RFC 2047 encoded-words leniently: broken words and unknown charsets never raise.
+
+    Raw 8-bit bytes in a header (not allowed, but common) arrive surrogate-escaped: they are decoded as
+    UTF-8 when valid, else windows-1252.
+    """
+    if any("\udc80" <= ch <= "\udcff" for ch in raw):
+        raw = decode_bytes(raw.encode("ascii", "surrogateescape"), None)
+    try:
+        parts = email.header.decode_header(raw)
+    except Exception:  # noqa: BLE001 (the email package raises many types on broken encoded-words)
+        return _clean(raw)
+    out: list[str] = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+        else:
+            out.append(decode_bytes(chunk, charset))
+    # decode_header keeps the whitespace of plain chunks and drops it between encoded-words (RFC 2047 §6.2).
+    return _clean("".join(out))
+
+
+def _clean(text: str) -> str:
+    """Unfold a header value: collapse CR/LF and runs of whitespace into one space."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Bytes in a declared (maybe wrong or unknown) charset -> text, never raising.
+
+    Undeclared: UTF-8 if it decodes, else windows-1252 (a superset of latin-1 in practice).
+    Unknown names fall back to the same, with replacement characters for what doesn't fit.
+    """
+    if charset:
+        name = _CHARSET_ALIASES.get(charset.strip().lower(), charset.strip().lower())
+        try:
+            return data.decode(name)
+        except LookupError:
+            pass
+        except UnicodeDecodeError:
+            return data.decode(name, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+class _HtmlText(HTMLParser):
+    """Collects the visible text of HTML, with line breaks where blocks and cells end."""
+
+    _BLOCK = frozenset(
+        {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "hr", "pre"}
+    )
+    _CELL = frozenset({"td", "th"})
+    _HIDDEN = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002
+        if tag in self._HIDDEN:
+            self._hidden += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+        elif tag in self._CELL:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML body: tags dropped, entities decoded, one line per block."""
+    parser = _HtmlText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # noqa: BLE001 (html.parser is lenient, but a pass must never stop on markup)
+        return re.sub(r"<[^>]*>", " ", html)
+    lines = ("".join(parser.parts)).splitlines()
+    return "\n".join(re.sub(r"[ \t\xa0]+", " ", line).strip() for line in lines)
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    return decode_bytes(payload, part.get_param("charset") and str(part.get_param("charset")))
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = str(part.get("Content-Disposition", "")).split(";")[0].strip().lower()
+    return disposition == "attachment"
+
+
+def body_text(msg: Message) -> tuple[str, str]:
+    """(text, content type it came from): the first inline text/plain, else the first text/html as text.
+
+    Attachments are skipped and never opened; a forwarded message/rfc822 is not entered (its text is the
+    forwarded mail's, not the sender's).
+    """
+    plain: str | None = None
+    html: str | None = None
+    for part in _walk_inline(msg):
+        ctype = part.get_content_type()
+        if ctype == "text/plain" and plain is None:
+            plain = _part_text(part)
+        elif ctype == "text/html" and html is None:
+            html = _part_text(part)
+    if plain is not None and plain.strip():
+        return plain, "text/plain"
+    if html is not None:
+        return html_to_text(html), "text/html"
+    return plain or "", "text/plain"
+
+
+def _walk_inline(msg: Message) -> list[Message]:
+    """Leaf parts in order, not descending into attachments or forwarded messages."""
+    leaves: list[Message] = []
+    stack = [msg]
+    while stack:
+        part = stack.pop(0)
+        if _is_attachment(part):
+            continue
+        if part.is_multipart():
+            if part.get_content_type() == "message/rfc822":
+                continue
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack[0:0] = [c for c in children if isinstance(c, Message)]
+            continue
+        leaves.append(part)
+    return leaves
+
+
+def _sender(value: str | None) -> Address | None:
+    if not value:
+        return None
+    name, addr = email.utils.parseaddr(value)
+    if not addr or "@" not in addr:
+        return None
+    return Address(name=_clean(name), address=addr.strip())
+
+
+def _message_ids(value: str | None) -> tuple[str, ...]:
+    return tuple(_MSGID.findall(value or ""))
+
+
+def parse_message(raw: bytes) -> InboundMessage:
+    """Parse any bytes into an InboundMessage; raises MessageParseError when nothing mail-like is there."""
+    if not raw or not raw.strip():
+        raise MessageParseError("empty message")
+    try:
+        # compat32 parsing keeps raw header strings: decoding is ours, so broken headers can't raise later.
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception as exc:  # noqa: BLE001 (the parser is lenient; anything it still raises means quarantine)
+        raise MessageParseError(f"unparseable MIME structure: {type(exc).__name__}") from exc
+    headers = tuple((str(k).lower(), decode_header_value(str(v))) for k, v in msg.raw_items())
+    if not headers:
+        raise MessageParseError("no header fields")
+    lookup: dict[str, str] = {}
+    for key, value in headers:
+        lookup.setdefault(key, value)
+    try:
+        text, ctype = body_text(msg)
+    except Exception as exc:  # noqa: BLE001 (defensive: a broken body is quarantined, never a crash)
+        raise MessageParseError(f"unreadable body: {type(exc).__name__}: {exc}") from exc
+    message_ids = _message_ids(lookup.get("message-id"))
+    return InboundMessage(
+        subject=lookup.get("subject", ""),
+        sender=_sender(lookup.get("from")),
+        message_id=message_ids[0] if message_ids else None,
+        in_reply_to=_message_ids(lookup.get("in-reply-to")),
+        references=_message_ids(lookup.get("references")),
+        headers=headers,
+        text=text.replace("\r\n", "\n"),
+        content_type=ctype,
+        defects=tuple(type(d).__name__ for d in msg.defects),
+    )

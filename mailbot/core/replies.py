@@ -1,0 +1,140 @@
+"""Decision -> the reply mail: headers that mark it as an auto-reply (RFC 3834) and the templated text."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from mailbot.core.model import Address, Decision, Event, ReplyStatus, Status
+
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|antw|sv|vs)\s*:", re.IGNORECASE)
+_MAX_REFERENCES = 10
+
+_WEEKDAYS = {
+    "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+_MONTHS = {
+    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+           "November", "Dezember"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"),
+}
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    """What the shell supplies to build replies: identity, clock value, language and template texts."""
+
+    sender: str  # "Display Name <address>"
+    timezone: tzinfo
+    language: str
+    templates: Mapping[str, str]  # template name -> text with $placeholders
+
+
+def template_name(decision: Decision) -> str:
+    """Which template answers a decision: confirmed, waitlisted, duplicate-confirmed, duplicate-waitlisted."""
+    if decision.reply is ReplyStatus.DUPLICATE:
+        return f"duplicate-{decision.status.value}"
+    return decision.reply.value
+
+
+def reply_subject(original: str, fallback: str) -> str:
+    """``Re: <original subject>``, without stacking a second prefix (Re:, AW:, ...)."""
+    subject = " ".join(original.split()) or fallback
+    if _REPLY_PREFIX.match(subject):
+        return subject
+    return f"Re: {subject}"
+
+
+def format_when(event: Event, tz: tzinfo, language: str) -> str:
+    """The event's date and time in the desk's time zone, written out for people."""
+    start = event.starts_at.astimezone(tz)
+    lang = language if language in _WEEKDAYS else "de"
+    weekday = _WEEKDAYS[lang][start.weekday()]
+    month = _MONTHS[lang][start.month - 1]
+    hours = f"{start:%H:%M}"
+    if event.ends_at is not None:
+        hours += f"–{event.ends_at.astimezone(tz):%H:%M}"
+    if lang == "de":
+        return f"{weekday}, {start.day}. {month} {start.year}, {hours} Uhr"
+    return f"{weekday}, {start.day} {month} {start.year}, {hours}"
+
+
+def _greeting(name: str, language: str) -> str:
+    if language == "en":
+        return f"Dear {name}," if name else "Hello,"
+    return f"Guten Tag {name}," if name else "Guten Tag,"
+
+
+def _one_line(text: str) -> str:
+    """No CR/LF or control characters may reach a header (header injection)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def render_body(event: Event, decision: Decision, recipient: Address, settings: ReplySettings) -> str:
+    """The reply text from the template for this decision."""
+    template = string.Template(settings.templates[template_name(decision)])
+    return template.safe_substitute(
+        greeting=_greeting(_one_line(recipient.name), settings.language),
+        name=_one_line(recipient.name),
+        title=event.title,
+        when=format_when(event, settings.timezone, settings.language),
+        seat=decision.seat if decision.seat is not None else "",
+        capacity=event.capacity,
+        waitlist_position=decision.waitlist_position if decision.waitlist_position is not None else "",
+        position=decision.position,
+    )
+
+
+def build_reply(
+    *,
+    event: Event,
+    decision: Decision,
+    recipient: Address,
+    original_subject: str,
+    original_message_id: str | None,
+    original_references: tuple[str, ...],
+    message_id: str,
+    now: datetime,
+    settings: ReplySettings,
+) -> EmailMessage:
+    """The reply to one keyword mail: exactly one recipient, marked as an automatic reply.
+
+    Headers: In-Reply-To/References thread it (RFC 5322 §3.6.4); ``Auto-Submitted: auto-replied``
+    (RFC 3834 §5) and ``X-Auto-Response-Suppress: All`` keep other robots from answering it;
+    ``X-Mailbot-Status`` is the contract for tests and admins' filters. The citizen's mail is never
+    quoted or attached (no backscatter).
+    """
+    msg = EmailMessage()
+    msg["From"] = settings.sender
+    msg["To"] = HeaderAddress(display_name=_one_line(recipient.name), addr_spec=recipient.address)
+    msg["Subject"] = reply_subject(_one_line(original_subject), event.title)
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id
+    if original_message_id:
+        msg["In-Reply-To"] = original_message_id
+        refs = (*original_references, original_message_id)[-_MAX_REFERENCES:]
+        msg["References"] = " ".join(refs)
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Mailbot-Status"] = decision.reply.value
+    msg["X-Mailbot-Event"] = event.id
+    msg["Content-Language"] = settings.language
+    msg.set_content(render_body(event, decision, recipient, settings))
+    return msg
+
+
+def status_label(status: Status, language: str) -> str:
+    """A registration status in words."""
+    labels = {
+        "de": {Status.CONFIRMED: "bestätigt", Status.WAITLISTED: "Warteliste", Status.CANCELLED: "storniert"},
+        "en": {Status.CONFIRMED: "confirmed", Status.WAITLISTED: "waitlist", Status.CANCELLED: "cancelled"},
+    }
+    return labels.get(language, labels["de"])[status]

@@ -1,0 +1,1 @@
+"""Alembic migrations of mailbot's schema (script_location "mailbot:migrations")."""

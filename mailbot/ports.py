@@ -1,0 +1,89 @@
+"""The ports: small Protocols the service talks to; adapters implement them, tests may fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class MailboxInfo:
+    """The selected folder: its UIDVALIDITY and whether it accepts our keyword."""
+
+    folder: str
+    uidvalidity: int
+    keywords_allowed: bool
+
+
+@dataclass(frozen=True)
+class MessageMeta:
+    """A message's UID with the server's INTERNALDATE (aware) and its size in bytes."""
+
+    uid: int
+    internaldate: datetime
+    size: int
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One reply ready for SMTP: one recipient, the rendered bytes."""
+
+    outbox_id: int
+    envelope_from: str
+    recipient: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What the SMTP server said about one mail: accepted, or refused temporarily/permanently."""
+
+    outbox_id: int
+    accepted: bool
+    permanent: bool = False
+    error: str = ""
+
+
+class Mailbox(Protocol):
+    """An IMAP folder read without changing what staff see (BODY.PEEK[], no \\Seen)."""
+
+    def select(self, folder: str) -> MailboxInfo:
+        """Open the folder for the pass."""
+
+    def list_uids(self) -> list[int]:
+        """All UIDs in the selected folder."""
+
+    def fetch_meta(self, uids: Sequence[int]) -> list[MessageMeta]:
+        """INTERNALDATE and size for these UIDs."""
+
+    def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """The raw messages (BODY.PEEK[]) for these UIDs."""
+
+    def mark(self, uids: Sequence[int], keyword: str) -> None:
+        """Add a keyword flag to these messages."""
+
+    def move(self, uids: Sequence[int], folder: str) -> None:
+        """Move these messages to another folder (created if missing)."""
+
+    def close(self) -> None:
+        """Log out."""
+
+
+class Mailer(Protocol):
+    """Sends replies over one persistent SMTP connection per batch."""
+
+    def send_all(self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None]) -> None:
+        """Send each mail; `report` is called right after the server answers each one."""
+
+
+MailboxFactory = Callable[[], Mailbox]
+Clock = Callable[[], datetime]
+IdFactory = Callable[[], str]
+
+
+def batched(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,70 @@
+"""Text reports for admins: the status table and a message's trail through the ledger."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+from mailbot.adapters.db import Database
+from mailbot.config import Config
+from mailbot.service import LAST_POLL
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(str(c).rjust(w) if str(c).isdigit() else str(c).ljust(w)
+                        for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def status_text(db: Database, config: Config) -> str:
+    """Per event: capacity, confirmed, free seats, waitlisted, replies pending/failed; last poll; warnings."""
+    tz = ZoneInfo(config.bot.timezone)
+    with db.transaction() as tx:
+        summaries = {s.event_id: s for s in tx.summaries()}
+        last_poll = tx.get_state(LAST_POLL)
+        ledger = tx.ledger_counts()
+    rows = []
+    warnings = []
+    for event in config.events:
+        s = summaries.get(event.id)
+        confirmed = s.confirmed if s else 0
+        rows.append([
+            event.id, str(event.capacity), str(confirmed), str(max(0, event.capacity - confirmed)),
+            str(s.waitlisted if s else 0), str(s.replies_pending if s else 0), str(s.replies_failed if s else 0),
+        ])
+        if confirmed > event.capacity:
+            warnings.append(f"warning: {event.id} has {confirmed} confirmed but capacity {event.capacity}")
+        if s and s.replies_failed:
+            warnings.append(f"warning: {event.id}: {s.replies_failed} reply(ies) failed permanently")
+    header = ["event", "capacity", "confirmed", "free", "waitlisted", "replies pending", "replies failed"]
+    out = [_table(header, rows), ""]
+    when = _local(last_poll, tz) if last_poll else "never"
+    out.append(f"last successful poll: {when}")
+    if ledger:
+        out.append("messages in the ledger: " + ", ".join(f"{k} {v}" for k, v in sorted(ledger.items())))
+    out += warnings
+    return "\n".join(out)
+
+
+def _local(iso: str, tz: tzinfo) -> str:
+    return datetime.fromisoformat(iso).astimezone(tz).isoformat(timespec="seconds")
+
+
+def inspect_text(db: Database, key: str, tz: tzinfo) -> str:
+    """Every ledger entry for a UID or Message-ID: when, verdict, reason, and each rule that hit."""
+    with db.transaction() as tx:
+        entries = tx.ledger_entries(key)
+        out = []
+        for e in entries:
+            out.append(f"message {e.folder} uidvalidity {e.uidvalidity} uid {e.uid} {e.message_id or '(no Message-ID)'}")
+            out.append(f"  arrived:   {e.internaldate.astimezone(tz).isoformat(timespec='seconds')}")
+            out.append(f"  processed: {e.processed_at.astimezone(tz).isoformat(timespec='seconds')}")
+            out.append(f"  subject:   {e.subject or ''}")
+            out.append(f"  outcome:   {e.outcome}" + (f" ({e.reason})" if e.reason else ""))
+            for rule, reason in json.loads(e.rule_hits or "[]"):
+                out.append(f"  rule hit:  {rule}: {reason}")
+    return "\n".join(out)

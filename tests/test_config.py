@@ -1,0 +1,419 @@
+"""The configuration: the repo's config.toml loads, defaults and env passwords apply, mistakes name a key."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from mailbot.config import (
+    BotSettings,
+    Config,
+    load_config,
+    parse_config,
+    resolve_config_path,
+)
+from mailbot.errors import ConfigError, MailbotError
+
+REPO_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+CEST = timezone(timedelta(hours=2))
+
+VALID = """\
+[imap]
+host = "imap.example.org"
+port = 993
+security = "tls"
+username = "desk@example.org"
+password = "imap-secret-in-file"
+
+[smtp]
+host = "smtp.example.org"
+port = 465
+security = "tls"
+username = "desk@example.org"
+password = "smtp-secret-in-file"
+sender = "Event Desk <desk@example.org>"
+
+[database]
+url = "sqlite:///mailbot.db"
+
+[[events]]
+id = "first"
+title = "First event"
+keyword = "First 08.10."
+capacity = 10
+starts_at = 2020-10-08T18:00:00+02:00
+"""
+
+SECOND_EVENT = """
+[[events]]
+id = "second"
+title = "Second event"
+keyword = "Second 09.10."
+capacity = 5
+starts_at = 2020-10-09T18:00:00+02:00
+"""
+
+SENDER_HINT = 'write e.g. "Stadt Castrop-Rauxel <digitalisierung@castrop-rauxel.de>"'
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run each test in a fresh working directory, so a written config is named "config.toml" in messages."""
+    monkeypatch.chdir(tmp_path)
+
+
+def _write(text: str) -> str:
+    Path("config.toml").write_text(text, encoding="utf-8")
+    return "config.toml"
+
+
+def _edit(old: str, new: str, text: str = VALID) -> str:
+    assert old in text, f"test setup: {old!r} not in the config"
+    return text.replace(old, new, 1)
+
+
+def test_repo_config_loads_with_the_password_from_env() -> None:
+    """The documented config.toml of the repository is valid and describes the Castrop-Rauxel dialogue."""
+    config = load_config(REPO_CONFIG, env={"MAILBOT_IMAP_PASSWORD": "x"})
+
+    event = config.event("digitalisierung-2020")
+    assert event.capacity == 75
+    assert event.keyword == "Digitalisierung 08.10."
+    assert event.starts_at == datetime(2020, 10, 8, 18, 0, tzinfo=CEST)
+    assert event.starts_at.utcoffset() == timedelta(hours=2)
+    assert event.ends_at == datetime(2020, 10, 8, 20, 30, tzinfo=CEST)
+    assert config.imap.password == "x"
+    assert config.smtp.sender_address == "digitalisierung@castrop-rauxel.de"
+    assert config.smtp.sender_name == "Stadt Castrop-Rauxel"
+    assert config.database.url == "sqlite:///mailbot.db"
+
+
+def test_repo_config_keeps_no_password() -> None:
+    """Without MAILBOT_IMAP_PASSWORD the repo's config.toml is refused: it contains no password itself."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(REPO_CONFIG, env={})
+    assert caught.value.key == "[imap] password"
+
+
+def test_env_passwords_win_over_the_file() -> None:
+    """MAILBOT_IMAP_PASSWORD and MAILBOT_SMTP_PASSWORD replace the passwords written in the file."""
+    env = {"MAILBOT_IMAP_PASSWORD": "imap-from-env", "MAILBOT_SMTP_PASSWORD": "smtp-from-env"}
+
+    config = load_config(_write(VALID), env=env)
+
+    assert config.imap.password == "imap-from-env"
+    assert config.smtp.password == "smtp-from-env"
+
+
+def test_file_passwords_apply_when_env_is_unset_or_empty() -> None:
+    """An empty environment variable counts as unset, so the file's password is used."""
+    config = load_config(_write(VALID), env={"MAILBOT_IMAP_PASSWORD": ""})
+
+    assert config.imap.password == "imap-secret-in-file"
+    assert config.smtp.password == "smtp-secret-in-file"
+
+
+def test_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an explicit env mapping the process environment supplies the passwords."""
+    monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "from-os-environ")
+
+    config = load_config(_write(VALID))
+
+    assert config.imap.password == "from-os-environ"
+
+
+def test_defaults_are_applied() -> None:
+    """Optional keys (and the whole [bot] table) fall back to their documented defaults."""
+    text = _edit('username = "desk@example.org"\npassword = "smtp-secret-in-file"\n', "")
+
+    config = load_config(_write(text), env={})
+
+    assert config.imap.folder == "INBOX"
+    assert config.imap.processed_folder is None
+    assert config.imap.timeout == 30.0
+    assert config.smtp.username is None
+    assert config.smtp.password is None
+    assert config.smtp.timeout == 30.0
+    assert config.bot == BotSettings(
+        poll_interval=60.0, timezone="Europe/Berlin", language="de", max_message_bytes=10485760
+    )
+    assert config.events[0].ends_at is None
+
+
+def test_optional_values_are_read() -> None:
+    """Optional keys are taken over, seconds become floats, and a string starts_at is parsed."""
+    imap_extras = 'folder = "Anmeldungen"\nprocessed_folder = "Erledigt"\ntimeout = 12.5\n\n'
+    text = _edit("[smtp]", imap_extras + "[smtp]")
+    text = _edit("starts_at = 2020-10-08T18:00:00+02:00", 'starts_at = "2020-10-08T18:00:00+02:00"', text)
+    text += '\n[bot]\npoll_interval = 5\ntimezone = "UTC"\nlanguage = "en"\nmax_message_bytes = 1000\n'
+
+    config = load_config(_write(text), env={})
+
+    assert (config.imap.folder, config.imap.processed_folder, config.imap.timeout) == (
+        "Anmeldungen",
+        "Erledigt",
+        12.5,
+    )
+    assert config.bot == BotSettings(poll_interval=5.0, timezone="UTC", language="en", max_message_bytes=1000)
+    assert isinstance(config.bot.poll_interval, float)
+    assert config.events[0].starts_at == datetime(2020, 10, 8, 18, 0, tzinfo=CEST)
+
+
+def test_repr_shows_no_password() -> None:
+    """Neither the IMAP nor the SMTP password ever appears in the repr of the settings (e.g. in logs)."""
+    config = load_config(_write(VALID), env={})
+
+    assert "imap-secret-in-file" not in repr(config)
+    assert "smtp-secret-in-file" not in repr(config)
+    assert "secret" not in str(config.imap) + str(config.smtp)
+
+
+def test_events_keep_file_order_and_are_found_by_id() -> None:
+    """Several events load in file order; Config.event() finds one by id and raises KeyError otherwise."""
+    config = load_config(_write(VALID + SECOND_EVENT), env={})
+
+    assert [event.id for event in config.events] == ["first", "second"]
+    assert config.event("second").capacity == 5
+    with pytest.raises(KeyError, match="nope"):
+        config.event("nope")
+
+
+def test_parse_config_builds_from_a_dict() -> None:
+    """parse_config() validates data that did not come from a file, e.g. in tests and the demo."""
+    data = tomllib.loads(VALID)
+
+    config = parse_config(data, "<demo>", env={})
+
+    assert isinstance(config, Config)
+    assert config.path == "<demo>"
+    with pytest.raises(ConfigError, match=r"^<demo>: \[smtp\] port: must be between 1 and 65535$"):
+        parse_config({**data, "smtp": {**data["smtp"], "port": 70000}}, "<demo>", env={})
+
+
+def test_config_is_frozen() -> None:
+    """Settings cannot be changed after loading."""
+    config = load_config(_write(VALID), env={})
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.imap.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            _edit('sender = "Event Desk <desk@example.org>"\n', ""),
+            "config.toml: [smtp] sender: missing",
+            id="missing-sender",
+        ),
+        pytest.param(
+            _edit('[database]\nurl = "sqlite:///mailbot.db"\n', ""),
+            "config.toml: [database]: missing",
+            id="missing-table",
+        ),
+        pytest.param(
+            _edit('password = "imap-secret-in-file"\n', ""),
+            "config.toml: [imap] password: missing (set it here or in MAILBOT_IMAP_PASSWORD)",
+            id="missing-imap-password",
+        ),
+        pytest.param(
+            _edit('username = "desk@example.org"\npassword = "smtp', 'password = "smtp'),
+            "config.toml: [smtp] username: missing (a password is set, so a login is intended)",
+            id="smtp-password-without-username",
+        ),
+        pytest.param(
+            _edit("[smtp]", 'processed_folder = "INBOX"\n\n[smtp]'),
+            "config.toml: [imap] processed_folder: must differ from folder",
+            id="processed-folder-is-folder",
+        ),
+        pytest.param(
+            _edit("port = 993", 'port = "993"'),
+            "config.toml: [imap] port: must be an integer",
+            id="port-as-string",
+        ),
+        pytest.param(
+            _edit("port = 993", "port = 99300"),
+            "config.toml: [imap] port: must be between 1 and 65535",
+            id="port-out-of-range",
+        ),
+        pytest.param(
+            _edit("capacity = 10", 'capacity = "10"'),
+            "config.toml: [[events]] #1 capacity: must be an integer",
+            id="capacity-as-string",
+        ),
+        pytest.param(
+            _edit("capacity = 10", "capacity = true"),
+            "config.toml: [[events]] #1 capacity: must be an integer",
+            id="bool-as-integer",
+        ),
+        pytest.param(
+            _edit("capacity = 10", "capacity = 0"),
+            "config.toml: [[events]] #1 capacity: must be at least 1",
+            id="capacity-zero",
+        ),
+        pytest.param(
+            VALID + "\n[bot]\npoll_interval = -1\n",
+            "config.toml: [bot] poll_interval: must be greater than 0",
+            id="negative-poll-interval",
+        ),
+        pytest.param(
+            _edit('host = "imap.example.org"', 'hots = "imap.example.org"'),
+            "config.toml: [imap] hots: unknown key",
+            id="unknown-key",
+        ),
+        pytest.param(
+            VALID + '\n[logging]\nlevel = "debug"\n',
+            "config.toml: [logging]: unknown table",
+            id="unknown-table",
+        ),
+        pytest.param(
+            "debug = true\n" + VALID,
+            "config.toml: debug: unknown key",
+            id="unknown-top-level-key",
+        ),
+        pytest.param(
+            VALID + '\n[bot]\ntimezone = "Europe/Berln"\n',
+            'config.toml: [bot] timezone: unknown time zone "Europe/Berln" (use a name like "Europe/Berlin")',
+            id="bad-timezone",
+        ),
+        pytest.param(
+            VALID + '\n[bot]\nlanguage = "fr"\n',
+            'config.toml: [bot] language: must be one of "de", "en"',
+            id="bad-language",
+        ),
+        pytest.param(
+            VALID + SECOND_EVENT.replace('keyword = "Second 09.10."', 'keyword = "  first   08.10. "'),
+            'config.toml: [[events]] #2 keyword: same keyword as event #1 ("first")',
+            id="two-events-one-keyword",
+        ),
+        pytest.param(
+            VALID + SECOND_EVENT.replace('id = "second"', 'id = "first"'),
+            'config.toml: [[events]] #2 id: "first" is already the id of event #1',
+            id="duplicate-event-id",
+        ),
+        pytest.param(
+            _edit('id = "first"', 'id = "First Event"'),
+            'config.toml: [[events]] #1 id: must be 1 to 64 of a-z, 0-9, ".", "_", "-", '
+            'starting with a letter or digit, e.g. "digitalisierung-2020"',
+            id="bad-event-id",
+        ),
+        pytest.param(
+            _edit('keyword = "First 08.10."', 'keyword = "  "'),
+            "config.toml: [[events]] #1 keyword: must not be empty",
+            id="empty-keyword",
+        ),
+        pytest.param(
+            _edit("starts_at = 2020-10-08T18:00:00+02:00", "starts_at = 2020-10-08T18:00:00"),
+            "config.toml: [[events]] #1 starts_at: has no UTC offset; write e.g. 2020-10-08T18:00:00+02:00",
+            id="naive-starts-at",
+        ),
+        pytest.param(
+            _edit("starts_at = 2020-10-08T18:00:00+02:00", 'starts_at = "2020-10-08 18:00"'),
+            "config.toml: [[events]] #1 starts_at: has no UTC offset; write e.g. 2020-10-08T18:00:00+02:00",
+            id="naive-starts-at-string",
+        ),
+        pytest.param(
+            _edit("starts_at = 2020-10-08T18:00:00+02:00", 'starts_at = "8. Oktober, 18 Uhr"'),
+            "config.toml: [[events]] #1 starts_at: must be an ISO 8601 date and time with UTC offset, "
+            "e.g. 2020-10-08T18:00:00+02:00",
+            id="unparseable-starts-at",
+        ),
+        pytest.param(
+            _edit("starts_at = 2020-10-08T18:00:00+02:00", "starts_at = 2020-10-08"),
+            "config.toml: [[events]] #1 starts_at: must be a date and time with UTC offset, "
+            "e.g. 2020-10-08T18:00:00+02:00",
+            id="date-only-starts-at",
+        ),
+        pytest.param(
+            VALID + "ends_at = 2020-10-08T17:00:00+02:00\n",
+            "config.toml: [[events]] #1 ends_at: must be after starts_at",
+            id="ends-before-start",
+        ),
+        pytest.param(
+            _edit('security = "tls"', 'security = "ssl"'),
+            'config.toml: [imap] security: must be one of "tls", "starttls", "none"',
+            id="bad-security",
+        ),
+        pytest.param(
+            _edit('sender = "Event Desk <desk@example.org>"', 'sender = "Event Desk <desk@>"'),
+            f"config.toml: [smtp] sender: is not a valid address; {SENDER_HINT}",
+            id="bad-sender",
+        ),
+        pytest.param(
+            _edit('sender = "Event Desk <desk@example.org>"', 'sender = "desk"'),
+            f"config.toml: [smtp] sender: is not a valid address; {SENDER_HINT}",
+            id="sender-without-domain",
+        ),
+        pytest.param(
+            _edit('sender = "Event Desk <desk@example.org>"', 'sender = "a@example.org, b@example.org"'),
+            "config.toml: [smtp] sender: must be exactly one address, e.g. "
+            '"Stadt Castrop-Rauxel <digitalisierung@castrop-rauxel.de>"',
+            id="two-senders",
+        ),
+        pytest.param(
+            _edit('url = "sqlite:///mailbot.db"', 'url = "mailbot.db"'),
+            'config.toml: [database] url: must be a database URL like "sqlite:///mailbot.db"',
+            id="bad-database-url",
+        ),
+        pytest.param(
+            VALID.split("[[events]]", maxsplit=1)[0],
+            "config.toml: [[events]]: missing (at least one event is required)",
+            id="no-events",
+        ),
+        pytest.param(
+            "events = []\n" + VALID.split("[[events]]", maxsplit=1)[0],
+            "config.toml: [[events]]: at least one event is required",
+            id="empty-events",
+        ),
+        pytest.param(
+            _edit("port = 993", "port = "),
+            "config.toml: file: Invalid value (at line 3, column 8)",
+            id="toml-syntax-error",
+        ),
+    ],
+)
+def test_bad_config_names_the_key(text: str, message: str) -> None:
+    """Each mistake is reported as "file: key: problem", one line, naming the offending key."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(text), env={})
+
+    assert str(caught.value) == message
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, MailbotError)
+    assert caught.value.path == "config.toml"
+
+
+def test_missing_file_is_reported_with_the_path_as_given() -> None:
+    """A file that does not exist is named as the user wrote it, under the key "file"."""
+    with pytest.raises(ConfigError) as caught:
+        load_config("etc/mailbot.toml", env={})
+
+    assert str(caught.value) == "etc/mailbot.toml: file: not found"
+    assert (caught.value.path, caught.value.key, caught.value.problem) == (
+        "etc/mailbot.toml",
+        "file",
+        "not found",
+    )
+
+
+def test_non_utf8_file_is_reported() -> None:
+    """A file saved in Latin-1 is refused with a hint instead of a UnicodeDecodeError."""
+    Path("config.toml").write_bytes(
+        VALID.replace("First event", "Erste Veranstaltung für Bürger").encode("latin-1")
+    )
+
+    with pytest.raises(ConfigError, match=r"^config\.toml: file: is not UTF-8 text"):
+        load_config("config.toml", env={})
+
+
+def test_resolve_config_path_prefers_cli_then_env_then_default() -> None:
+    """--config wins over MAILBOT_CONFIG, which wins over ./config.toml."""
+    env = {"MAILBOT_CONFIG": "/etc/mailbot/config.toml"}
+
+    assert resolve_config_path("mine.toml", env) == "mine.toml"
+    assert resolve_config_path(None, env) == "/etc/mailbot/config.toml"
+    assert resolve_config_path(None, {}) == "config.toml"
