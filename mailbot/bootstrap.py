@@ -28,22 +28,42 @@ def open_database(config: Config) -> Database:
     return db
 
 
-def build_desk(config: Config, *, db: Database | None = None, clock: Clock = utc_now,
-               stop: threading.Event | None = None) -> Desk:
+def build_desk(
+    config: Config, *, db: Database | None = None, clock: Clock = utc_now, stop: threading.Event | None = None
+) -> Desk:
     """Wire the real adapters for a configuration."""
     imap, smtp = config.imap, config.smtp
 
     def mailbox() -> Mailbox:
-        return ImapMailbox(host=imap.host, port=imap.port, security=imap.security, username=imap.username,
-                           password=imap.password, timeout=imap.timeout)
+        return ImapMailbox(
+            host=imap.host,
+            port=imap.port,
+            security=imap.security,
+            username=imap.username,
+            password=imap.password,
+            timeout=imap.timeout,
+        )
 
     domain = smtp.sender_address.rsplit("@", 1)[1]
 
     def new_message_id() -> str:
         return f"<{uuid.uuid4().hex}{MESSAGE_ID_MARK}{domain}>"
 
-    mailer = SmtpMailer(host=smtp.host, port=smtp.port, security=smtp.security, username=smtp.username,
-                        password=smtp.password, timeout=smtp.timeout)
-    return Desk(config=config, db=db or open_database(config), mailbox_factory=mailbox, mailer=mailer,
-                clock=clock, new_message_id=new_message_id, templates=load_templates(config.bot.language),
-                stop=stop)
+    mailer = SmtpMailer(
+        host=smtp.host,
+        port=smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=smtp.password,
+        timeout=smtp.timeout,
+    )
+    return Desk(
+        config=config,
+        db=db or open_database(config),
+        mailbox_factory=mailbox,
+        mailer=mailer,
+        clock=clock,
+        new_message_id=new_message_id,
+        templates=load_templates(config.bot.language),
+        stop=stop,
+    )

@@ -14,6 +14,7 @@ from email.errors import HeaderParseError
 from email.headerregistry import AddressHeader, HeaderRegistry
 from typing import Any, Final, Literal
 
+from mailbot.core.keyword import compile_keyword
 from mailbot.core.model import Event
 from mailbot.errors import ConfigError
 
@@ -430,8 +431,8 @@ def _smtp(path: str, values: dict[str, Any], env: Mapping[str, str]) -> SmtpSett
 
 
 def _keyword_key(keyword: str) -> str:
-    """Keywords compare case-insensitively with runs of whitespace as one space."""
-    return " ".join(keyword.casefold().split())
+    """Two keywords are the same when the matcher treats them alike (case, spaces, 8.10 vs 08.10., ü/ue)."""
+    return compile_keyword(keyword).pattern
 
 
 def _events(path: str, data: Mapping[str, object]) -> tuple[Event, ...]:
@@ -456,7 +457,10 @@ def _events(path: str, data: Mapping[str, object]) -> tuple[Event, ...]:
             raise ConfigError(
                 path, f"{where} id", f'"{event.id}" is already the id of event #{numbers_by_id[event.id]}'
             )
-        keyword = _keyword_key(event.keyword)
+        try:
+            keyword = _keyword_key(event.keyword)
+        except ValueError:
+            raise ConfigError(path, f"{where} keyword", "has no words or date to look for") from None
         if keyword in numbers_by_keyword:
             other = numbers_by_keyword[keyword]
             raise ConfigError(

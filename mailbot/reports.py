@@ -13,10 +13,16 @@ from mailbot.service import LAST_POLL
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(str(c).rjust(w) if str(c).isdigit() else str(c).ljust(w)
-                        for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += [
+        "  ".join(
+            str(c).rjust(w) if str(c).isdigit() else str(c).ljust(w) for c, w in zip(row, widths, strict=True)
+        )
+        for row in rows
+    ]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -32,10 +38,17 @@ def status_text(db: Database, config: Config) -> str:
     for event in config.events:
         s = summaries.get(event.id)
         confirmed = s.confirmed if s else 0
-        rows.append([
-            event.id, str(event.capacity), str(confirmed), str(max(0, event.capacity - confirmed)),
-            str(s.waitlisted if s else 0), str(s.replies_pending if s else 0), str(s.replies_failed if s else 0),
-        ])
+        rows.append(
+            [
+                event.id,
+                str(event.capacity),
+                str(confirmed),
+                str(max(0, event.capacity - confirmed)),
+                str(s.waitlisted if s else 0),
+                str(s.replies_pending if s else 0),
+                str(s.replies_failed if s else 0),
+            ]
+        )
         if confirmed > event.capacity:
             warnings.append(f"warning: {event.id} has {confirmed} confirmed but capacity {event.capacity}")
         if s and s.replies_failed:
@@ -60,7 +73,9 @@ def inspect_text(db: Database, key: str, tz: tzinfo) -> str:
         entries = tx.ledger_entries(key)
         out = []
         for e in entries:
-            out.append(f"message {e.folder} uidvalidity {e.uidvalidity} uid {e.uid} {e.message_id or '(no Message-ID)'}")
+            out.append(
+                f"message {e.folder} uidvalidity {e.uidvalidity} uid {e.uid} {e.message_id or '(no Message-ID)'}"
+            )
             out.append(f"  arrived:   {e.internaldate.astimezone(tz).isoformat(timespec='seconds')}")
             out.append(f"  processed: {e.processed_at.astimezone(tz).isoformat(timespec='seconds')}")
             out.append(f"  subject:   {e.subject or ''}")

@@ -44,6 +44,7 @@ PROCESSED_KEYWORD = "$MailbotProcessed"
 BODY_BATCH = 100
 OUTBOX_BATCH = 500
 LAST_POLL = "last_successful_poll"
+SEND_LEASE = timedelta(minutes=2)  # a claimed reply is retried after this if its sender died mid-send
 # Registration mails are marked/moved after the commit; everything else stays exactly as it was.
 _FLAG_OUTCOMES = (Outcome.REGISTERED.value, Outcome.DUPLICATE.value)
 
@@ -86,9 +87,18 @@ class FlushReport:
 class Desk:
     """The registration desk: reads the mailbox, books seats, queues and sends replies."""
 
-    def __init__(self, *, config: Config, db: Database, mailbox_factory: MailboxFactory, mailer: Mailer,
-                 clock: Clock, new_message_id: IdFactory, templates: Mapping[str, str],
-                 stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        db: Database,
+        mailbox_factory: MailboxFactory,
+        mailer: Mailer,
+        clock: Clock,
+        new_message_id: IdFactory,
+        templates: Mapping[str, str],
+        stop: threading.Event | None = None,
+    ) -> None:
         self.config = config
         self.db = db
         self.mailbox_factory = mailbox_factory
@@ -125,8 +135,13 @@ class Desk:
             with self.db.transaction() as tx:
                 leftover = tx.unflagged_uids(info.folder, info.uidvalidity, _FLAG_OUTCOMES)
             existing = set(mailbox.list_uids())
-            self._flag(mailbox, info.folder, info.uidvalidity, info.keywords_allowed,
-                       [u for u in leftover if u in existing])
+            self._flag(
+                mailbox,
+                info.folder,
+                info.uidvalidity,
+                info.keywords_allowed,
+                [u for u in leftover if u in existing],
+            )
             with self.db.transaction() as tx:
                 done = tx.processed_uids(info.folder, info.uidvalidity)
             new = sorted(existing - done)
@@ -144,8 +159,14 @@ class Desk:
             mailbox.close()
         return report
 
-    def _process_batch(self, mailbox: Mailbox, folder: str, uidvalidity: int, batch: Sequence[MessageMeta],
-                       report: PassReport) -> list[int]:
+    def _process_batch(
+        self,
+        mailbox: Mailbox,
+        folder: str,
+        uidvalidity: int,
+        batch: Sequence[MessageMeta],
+        report: PassReport,
+    ) -> list[int]:
         limit = self.config.bot.max_message_bytes
         bodies = mailbox.fetch_bodies([m.uid for m in batch if m.size <= limit])
         to_flag: list[int] = []
@@ -162,8 +183,9 @@ class Desk:
                 to_flag.append(meta.uid)
         return to_flag
 
-    def _flag(self, mailbox: Mailbox, folder: str, uidvalidity: int, keywords_allowed: bool,
-              uids: Sequence[int]) -> None:
+    def _flag(
+        self, mailbox: Mailbox, folder: str, uidvalidity: int, keywords_allowed: bool, uids: Sequence[int]
+    ) -> None:
         """Mark (and move, if configured) registration mails whose decision is committed."""
         if not uids:
             return
@@ -184,64 +206,94 @@ class Desk:
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
             log.warning("uid %s quarantined: %s", arrival.uid, reason)
             try:
-                with self.db.transaction() as tx:
-                    self._ledger(tx, arrival, None, Outcome.QUARANTINED, reason, ())
+                self._record(arrival, None, Outcome.QUARANTINED, reason, ())
             except DuplicateMessageError:
                 return None
             return Outcome.QUARANTINED
 
-    def _ledger(self, tx: Tx, arrival: Arrival, msg: InboundMessage | None, outcome: Outcome, reason: str,
-                hits: Sequence[tuple[str, str]]) -> int:
+    def _record(
+        self,
+        arrival: Arrival,
+        msg: InboundMessage | None,
+        outcome: Outcome,
+        reason: str,
+        hits: Sequence[tuple[str, str]],
+    ) -> None:
+        """A verdict that needs no booking: the ledger row alone, in its own transaction."""
+        with self.db.transaction() as tx:
+            self._ledger(tx, arrival, msg=msg, outcome=outcome, reason=reason, hits=hits)
+
+    def _ledger(
+        self,
+        tx: Tx,
+        arrival: Arrival,
+        *,
+        msg: InboundMessage | None,
+        outcome: Outcome,
+        reason: str,
+        hits: Sequence[tuple[str, str]],
+    ) -> int:
         return tx.add_ledger(
-            folder=arrival.folder, uidvalidity=arrival.uidvalidity, uid=arrival.uid,
-            message_id=msg.message_id if msg else None, internaldate=arrival.internaldate, size=arrival.size,
-            outcome=outcome.value, reason=reason, rule_hits=hits,
+            folder=arrival.folder,
+            uidvalidity=arrival.uidvalidity,
+            uid=arrival.uid,
+            message_id=msg.message_id if msg else None,
+            internaldate=arrival.internaldate,
+            size=arrival.size,
+            outcome=outcome.value,
+            reason=reason,
+            rule_hits=hits,
             sender=msg.sender.address if msg and msg.sender else None,
-            subject=msg.subject[:500] if msg else None, now=self.clock(),
+            subject=msg.subject[:500] if msg else None,
+            now=self.clock(),
         )
 
     def _process(self, arrival: Arrival, raw: bytes | None) -> Outcome:
         if raw is None:
             reason = f"{arrival.size} bytes > max_message_bytes {self.config.bot.max_message_bytes}"
-            with self.db.transaction() as tx:
-                self._ledger(tx, arrival, None, Outcome.TOO_LARGE, reason, ())
+            self._record(arrival, None, Outcome.TOO_LARGE, reason, ())
             log.warning("uid %s too large, left for staff: %s", arrival.uid, reason)
             return Outcome.TOO_LARGE
         try:
             msg = parse_message(raw)
         except MessageParseError as exc:
-            with self.db.transaction() as tx:
-                self._ledger(tx, arrival, None, Outcome.QUARANTINED, str(exc), ())
+            self._record(arrival, None, Outcome.QUARANTINED, str(exc), ())
             log.warning("uid %s quarantined: %s", arrival.uid, exc)
             return Outcome.QUARANTINED
         verdict = chain.classify(msg, self.rule_context, self.keywords)
         hits = tuple((h.rule, h.reason) for h in verdict.hits)
         if verdict.machine is not None:
-            with self.db.transaction() as tx:
-                self._ledger(tx, arrival, msg, Outcome.MACHINE, verdict.machine.reason, hits)
+            self._record(arrival, msg, Outcome.MACHINE, verdict.machine.reason, hits)
             log.info("uid %s not answered (machine): %s", arrival.uid, verdict.machine.reason)
             return Outcome.MACHINE
         if not verdict.event_ids:
-            with self.db.transaction() as tx:
-                self._ledger(tx, arrival, msg, Outcome.NOT_REGISTRATION, "no keyword", hits)
+            self._record(arrival, msg, Outcome.NOT_REGISTRATION, "no keyword", hits)
             return Outcome.NOT_REGISTRATION
         normalized = normalize_address(msg.sender.address) if msg.sender else None
         if msg.sender is None or normalized is None:
-            with self.db.transaction() as tx:
-                self._ledger(tx, arrival, msg, Outcome.REJECTED, "no valid sender address", hits)
+            self._record(arrival, msg, Outcome.REJECTED, "no valid sender address", hits)
             log.warning("uid %s keyword mail without a valid sender address: not answered", arrival.uid)
             return Outcome.REJECTED
-        return self._book(arrival, msg, verdict, Address(msg.sender.name, msg.sender.address), normalized, hits)
+        sender = Address(msg.sender.name, msg.sender.address)
+        return self._book(arrival, msg=msg, verdict=verdict, sender=sender, normalized=normalized, hits=hits)
 
-    def _book(self, arrival: Arrival, msg: InboundMessage, verdict: Classification, sender: Address,
-              normalized: str, hits: Sequence[tuple[str, str]]) -> Outcome:
+    def _book(
+        self,
+        arrival: Arrival,
+        *,
+        msg: InboundMessage,
+        verdict: Classification,
+        sender: Address,
+        normalized: str,
+        hits: Sequence[tuple[str, str]],
+    ) -> Outcome:
         """Ledger row, registrations and replies: one transaction (invariant 5)."""
         now = self.clock()
         outcome = Outcome.DUPLICATE
         with self.db.transaction() as tx:
             for event_id in sorted(verdict.event_ids):
                 tx.lock_event(event_id)  # serialise seat allocation per event (and take it before the ledger)
-            ledger_id = self._ledger(tx, arrival, msg, Outcome.DUPLICATE, "", hits)
+            ledger_id = self._ledger(tx, arrival, msg=msg, outcome=Outcome.DUPLICATE, reason="", hits=hits)
             reasons = []
             for event_id in verdict.event_ids:
                 event = self.events[event_id]
@@ -250,29 +302,67 @@ class Desk:
                 if decision.new_registration:
                     outcome = Outcome.REGISTERED
                     registration_id = tx.add_registration(
-                        event_id=event_id, position=decision.position, status=decision.status,
-                        name=sender.name, email=sender.address, email_normalized=normalized,
-                        channel=Channel.EMAIL.value, received_at=arrival.internaldate, ledger_id=ledger_id,
-                        message_id=msg.message_id, now=now,
+                        event_id=event_id,
+                        position=decision.position,
+                        status=decision.status,
+                        name=sender.name,
+                        email=sender.address,
+                        email_normalized=normalized,
+                        channel=Channel.EMAIL.value,
+                        received_at=arrival.internaldate,
+                        ledger_id=ledger_id,
+                        message_id=msg.message_id,
+                        now=now,
                     )
                 reasons.append(f"{event_id}: {decision.reply.value}")
-                self._queue_reply(tx, msg, sender, event_id, decision, registration_id, ledger_id, now)
+                self._queue_reply(
+                    tx,
+                    msg=msg,
+                    recipient=sender,
+                    event_id=event_id,
+                    decision=decision,
+                    registration_id=registration_id,
+                    ledger_id=ledger_id,
+                    now=now,
+                )
             tx.set_ledger_outcome(ledger_id, outcome.value, "; ".join(reasons))
         log.info("uid %s from %s: %s", arrival.uid, mask(sender.address), "; ".join(reasons))
         return outcome
 
-    def _queue_reply(self, tx: Tx, msg: InboundMessage, recipient: Address, event_id: str, decision: Decision,
-                     registration_id: int | None, ledger_id: int, now: datetime) -> None:
+    def _queue_reply(
+        self,
+        tx: Tx,
+        *,
+        msg: InboundMessage,
+        recipient: Address,
+        event_id: str,
+        decision: Decision,
+        registration_id: int | None,
+        ledger_id: int,
+        now: datetime,
+    ) -> None:
         message_id = self.new_message_id()
         reply = replies.build_reply(
-            event=self.events[event_id], decision=decision, recipient=recipient,
-            original_subject=msg.subject, original_message_id=msg.message_id,
-            original_references=msg.references, message_id=message_id, now=now, settings=self.reply_settings,
+            event=self.events[event_id],
+            decision=decision,
+            recipient=recipient,
+            original_subject=msg.subject,
+            original_message_id=msg.message_id,
+            original_references=msg.references,
+            message_id=message_id,
+            now=now,
+            settings=self.reply_settings,
         )
         tx.add_outbox(
-            event_id=event_id, registration_id=registration_id, ledger_id=ledger_id, kind=decision.reply.value,
-            envelope_from=self.config.smtp.sender_address, recipient=recipient.address, message_id=message_id,
-            data=reply.as_bytes(policy=policy.SMTP), now=now,
+            event_id=event_id,
+            registration_id=registration_id,
+            ledger_id=ledger_id,
+            kind=decision.reply.value,
+            envelope_from=self.config.smtp.sender_address,
+            recipient=recipient.address,
+            message_id=message_id,
+            data=reply.as_bytes(policy=policy.SMTP),
+            now=now,
         )
 
     # --- the outbox ---------------------------------------------------------------------------------
@@ -282,15 +372,16 @@ class Desk:
         while not self.stop.is_set():
             now = self.clock()
             with self.db.transaction() as tx:
-                rows = tx.due_outbox(now, OUTBOX_BATCH)
+                rows = tx.claim_due_outbox(now, OUTBOX_BATCH, now + SEND_LEASE)
                 mails = [OutgoingMail(r.id, r.envelope_from, r.recipient, r.data) for r in rows]
             if not mails:
                 break
             attempts = {r.id: r.attempts for r in rows}
             handled: set[int] = set()
 
-            def record(result: DeliveryResult, attempts: dict[int, int] = attempts,
-                       handled: set[int] = handled) -> None:
+            def record(
+                result: DeliveryResult, attempts: dict[int, int] = attempts, handled: set[int] = handled
+            ) -> None:
                 when = self.clock()
                 with self.db.transaction() as tx:
                     if result.accepted:
@@ -298,8 +389,9 @@ class Desk:
                         report.sent += 1
                     else:
                         retry = when + backoff(attempts[result.outbox_id] + 1)
-                        tx.mark_failed(result.outbox_id, when, result.error, permanent=result.permanent,
-                                       retry_at=retry)
+                        tx.mark_failed(
+                            result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry
+                        )
                         if result.permanent:
                             report.failed += 1
                         else:
@@ -315,8 +407,13 @@ class Desk:
                 with self.db.transaction() as tx:
                     for mail in mails:
                         if mail.outbox_id not in handled:
-                            tx.mark_failed(mail.outbox_id, when, str(exc), permanent=False,
-                                           retry_at=when + backoff(attempts[mail.outbox_id] + 1))
+                            tx.mark_failed(
+                                mail.outbox_id,
+                                when,
+                                str(exc),
+                                permanent=False,
+                                retry_at=when + backoff(attempts[mail.outbox_id] + 1),
+                            )
                             report.deferred += 1
                 log.warning("sending paused: %s", exc)
                 break

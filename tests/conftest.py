@@ -72,3 +72,57 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     # Looked up lazily so the SQLite runs never need (or start) PostgreSQL.
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+# --- the bot wired to those servers ----------------------------------------------------------------------
+
+EVENT = {
+    "id": "digitalisierung-2020",
+    "title": "Digitalisierung in Castrop-Rauxel",
+    "keyword": "Digitalisierung 08.10.",
+    "capacity": 75,
+    "starts_at": "2020-10-08T18:00:00+02:00",
+    "ends_at": "2020-10-08T20:30:00+02:00",
+}
+SENDER = "Stadt Castrop-Rauxel <digitalisierung@castrop-rauxel.de>"
+
+
+def config_data(account: ImapAccount, sink: SmtpSink, url: str, **bot: object) -> dict[str, object]:
+    """A config (as the TOML tables) pointing at the test servers."""
+    return {
+        "imap": {"host": account.host, "port": account.port, "security": "none", "username": account.user,
+                 "password": account.password},
+        "smtp": {"host": sink.host, "port": sink.port, "security": "none", "sender": SENDER},
+        "database": {"url": url},
+        "bot": {"poll_interval": 1, **bot},
+        "events": [dict(EVENT)],
+    }
+
+
+def toml_text(data: dict[str, object]) -> str:
+    """Render config_data() as TOML (tables of scalars and one array of event tables)."""
+
+    def value(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return str(v)
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines: list[str] = []
+    for table, content in data.items():
+        items = content if isinstance(content, list) else [content]
+        for item in items:
+            lines.append(f"[[{table}]]" if isinstance(content, list) else f"[{table}]")
+            assert isinstance(item, dict)
+            lines += [f"{k} = {value(v)}" for k, v in item.items()]
+            lines.append("")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str) -> Path:
+    """A config.toml in a temp dir for the test's mailbox, SMTP sink and database."""
+    path = tmp_path / "config.toml"
+    path.write_text(toml_text(config_data(imap_account, smtp_sink, db_url)), encoding="utf-8")
+    return path

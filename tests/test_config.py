@@ -291,6 +291,16 @@ def test_config_is_frozen() -> None:
             id="two-events-one-keyword",
         ),
         pytest.param(
+            VALID + SECOND_EVENT.replace('keyword = "Second 09.10."', 'keyword = "FIRST 8.10"'),
+            'config.toml: [[events]] #2 keyword: same keyword as event #1 ("first")',
+            id="two-events-one-keyword-other-spelling",
+        ),
+        pytest.param(
+            _edit('keyword = "First 08.10."', 'keyword = "„“"'),
+            "config.toml: [[events]] #1 keyword: has no words or date to look for",
+            id="keyword-without-words",
+        ),
+        pytest.param(
             VALID + SECOND_EVENT.replace('id = "second"', 'id = "first"'),
             'config.toml: [[events]] #2 id: "first" is already the id of event #1',
             id="duplicate-event-id",

@@ -30,10 +30,18 @@ def render_csv(rows: Sequence[ExportRow], tz: tzinfo, delimiter: str = ";") -> s
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(COLUMNS)
     for r in rows:
-        writer.writerow([
-            safe_cell(r.event_id), r.position, r.status, safe_cell(r.name), safe_cell(r.email),
-            _time(r.received_at, tz), _time(r.replied_at, tz), r.channel,
-        ])
+        writer.writerow(
+            [
+                safe_cell(r.event_id),
+                r.position,
+                r.status,
+                safe_cell(r.name),
+                safe_cell(r.email),
+                _time(r.received_at, tz),
+                _time(r.replied_at, tz),
+                r.channel,
+            ]
+        )
     return out.getvalue()
 
 

@@ -252,11 +252,22 @@ class Tx:
         for ev in events:
             row = self.session.get(EventRow, ev.id)
             if row is None:
-                self.session.add(EventRow(id=ev.id, title=ev.title, keyword=ev.keyword,
-                                          capacity=ev.capacity, starts_at=ev.starts_at))
+                self.session.add(
+                    EventRow(
+                        id=ev.id,
+                        title=ev.title,
+                        keyword=ev.keyword,
+                        capacity=ev.capacity,
+                        starts_at=ev.starts_at,
+                    )
+                )
             else:
                 row.title, row.keyword, row.capacity, row.starts_at = (
-                    ev.title, ev.keyword, ev.capacity, ev.starts_at)
+                    ev.title,
+                    ev.keyword,
+                    ev.capacity,
+                    ev.starts_at,
+                )
 
     def lock_event(self, event_id: str) -> None:
         """Serialise seat allocation for one event (row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE)."""
@@ -292,13 +303,16 @@ class Tx:
         ).first()
         if row is None:
             return None
-        ahead = int(self.session.scalar(
-            select(func.count()).where(
-                RegistrationRow.event_id == event_id,
-                RegistrationRow.status == row.status,
-                RegistrationRow.position < row.position,
+        ahead = int(
+            self.session.scalar(
+                select(func.count()).where(
+                    RegistrationRow.event_id == event_id,
+                    RegistrationRow.status == row.status,
+                    RegistrationRow.position < row.position,
+                )
             )
-        ) or 0)
+            or 0
+        )
         status = Status(row.status)
         return Existing(
             status=status,
@@ -307,27 +321,72 @@ class Tx:
             waitlist_position=ahead + 1 if status is Status.WAITLISTED else None,
         )
 
-    def add_registration(self, *, event_id: str, position: int, status: Status, name: str, email: str,
-                         email_normalized: str, channel: str, received_at: datetime, ledger_id: int | None,
-                         message_id: str | None, now: datetime) -> int:
+    def add_registration(
+        self,
+        *,
+        event_id: str,
+        position: int,
+        status: Status,
+        name: str,
+        email: str,
+        email_normalized: str,
+        channel: str,
+        received_at: datetime,
+        ledger_id: int | None,
+        message_id: str | None,
+        now: datetime,
+    ) -> int:
         """Insert a registration; returns its id."""
-        row = RegistrationRow(event_id=event_id, position=position, status=status.value, name=name, email=email,
-                              email_normalized=email_normalized, channel=channel, received_at=received_at,
-                              ledger_id=ledger_id, message_id=message_id, created_at=now)
+        row = RegistrationRow(
+            event_id=event_id,
+            position=position,
+            status=status.value,
+            name=name,
+            email=email,
+            email_normalized=email_normalized,
+            channel=channel,
+            received_at=received_at,
+            ledger_id=ledger_id,
+            message_id=message_id,
+            created_at=now,
+        )
         self.session.add(row)
         self.session.flush()
         return row.id
 
     # --- ledger ---
-    def add_ledger(self, *, folder: str, uidvalidity: int, uid: int, message_id: str | None,
-                   internaldate: datetime, size: int, outcome: str, reason: str,
-                   rule_hits: Sequence[tuple[str, str]], sender: str | None, subject: str | None,
-                   now: datetime) -> int:
+    def add_ledger(
+        self,
+        *,
+        folder: str,
+        uidvalidity: int,
+        uid: int,
+        message_id: str | None,
+        internaldate: datetime,
+        size: int,
+        outcome: str,
+        reason: str,
+        rule_hits: Sequence[tuple[str, str]],
+        sender: str | None,
+        subject: str | None,
+        now: datetime,
+    ) -> int:
         """Record a processed message; raises DuplicateMessageError if it is already recorded."""
-        row = LedgerRow(folder=folder, uidvalidity=uidvalidity, uid=uid, message_id=message_id,
-                        internaldate=internaldate, size=size, outcome=outcome, reason=reason,
-                        rule_hits=json.dumps([list(h) for h in rule_hits], ensure_ascii=False),
-                        sender=sender, subject=subject, processed_at=now, flagged=False)
+        row = LedgerRow(
+            folder=folder,
+            uidvalidity=uidvalidity,
+            uid=uid,
+            message_id=message_id,
+            internaldate=internaldate,
+            size=size,
+            outcome=outcome,
+            reason=reason,
+            rule_hits=json.dumps([list(h) for h in rule_hits], ensure_ascii=False),
+            sender=sender,
+            subject=subject,
+            processed_at=now,
+            flagged=False,
+        )
         try:
             with self.session.begin_nested():
                 self.session.add(row)
@@ -338,30 +397,43 @@ class Tx:
 
     def set_ledger_outcome(self, ledger_id: int, outcome: str, reason: str) -> None:
         """Update the verdict of a ledger row written earlier in this transaction."""
-        self.session.execute(update(LedgerRow).where(LedgerRow.id == ledger_id)
-                             .values(outcome=outcome, reason=reason))
+        self.session.execute(
+            update(LedgerRow).where(LedgerRow.id == ledger_id).values(outcome=outcome, reason=reason)
+        )
 
     def processed_uids(self, folder: str, uidvalidity: int) -> set[int]:
         """UIDs of the folder already in the ledger."""
-        return set(self.session.scalars(
-            select(LedgerRow.uid).where(LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity)
-        ))
+        return set(
+            self.session.scalars(
+                select(LedgerRow.uid).where(LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity)
+            )
+        )
 
     def unflagged_uids(self, folder: str, uidvalidity: int, outcomes: Sequence[str]) -> list[int]:
         """Registration mails committed but not yet marked/moved (a crash came between)."""
-        return list(self.session.scalars(
-            select(LedgerRow.uid).where(
-                LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity,
-                LedgerRow.outcome.in_(outcomes), LedgerRow.flagged.is_(False),
-            ).order_by(LedgerRow.uid)
-        ))
+        return list(
+            self.session.scalars(
+                select(LedgerRow.uid)
+                .where(
+                    LedgerRow.folder == folder,
+                    LedgerRow.uidvalidity == uidvalidity,
+                    LedgerRow.outcome.in_(outcomes),
+                    LedgerRow.flagged.is_(False),
+                )
+                .order_by(LedgerRow.uid)
+            )
+        )
 
     def mark_flagged(self, folder: str, uidvalidity: int, uids: Sequence[int]) -> None:
         """Remember that these messages were marked/moved."""
         if uids:
-            self.session.execute(update(LedgerRow).where(
-                LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity, LedgerRow.uid.in_(uids)
-            ).values(flagged=True))
+            self.session.execute(
+                update(LedgerRow)
+                .where(
+                    LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity, LedgerRow.uid.in_(uids)
+                )
+                .values(flagged=True)
+            )
 
     def ledger_entries(self, key: str) -> list[LedgerRow]:
         """Ledger rows by UID (digits) or Message-ID."""
@@ -373,23 +445,60 @@ class Tx:
         return list(self.session.scalars(query.order_by(LedgerRow.id)))
 
     # --- outbox ---
-    def add_outbox(self, *, event_id: str | None, registration_id: int | None, ledger_id: int | None, kind: str,
-                   envelope_from: str, recipient: str, message_id: str, data: bytes, now: datetime) -> int:
+    def add_outbox(
+        self,
+        *,
+        event_id: str | None,
+        registration_id: int | None,
+        ledger_id: int | None,
+        kind: str,
+        envelope_from: str,
+        recipient: str,
+        message_id: str,
+        data: bytes,
+        now: datetime,
+    ) -> int:
         """Queue a reply in the same transaction as the decision it reports."""
-        row = OutboxRow(event_id=event_id, registration_id=registration_id, ledger_id=ledger_id, kind=kind,
-                        envelope_from=envelope_from, recipient=recipient, message_id=message_id, data=data,
-                        created_at=now, attempts=0, next_attempt_at=now)
+        row = OutboxRow(
+            event_id=event_id,
+            registration_id=registration_id,
+            ledger_id=ledger_id,
+            kind=kind,
+            envelope_from=envelope_from,
+            recipient=recipient,
+            message_id=message_id,
+            data=data,
+            created_at=now,
+            attempts=0,
+            next_attempt_at=now,
+        )
         self.session.add(row)
         self.session.flush()
         return row.id
 
-    def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
-        """Unsent, not permanently failed replies whose next attempt is due, oldest first."""
-        return list(self.session.scalars(
-            select(OutboxRow).where(
-                OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None), OutboxRow.next_attempt_at <= now
-            ).order_by(OutboxRow.id).limit(limit)
-        ))
+    def claim_due_outbox(self, now: datetime, limit: int, lease_until: datetime) -> list[OutboxRow]:
+        """Claim unsent, not failed replies that are due, oldest first, for one sender.
+
+        Claiming moves their next attempt to `lease_until`, so a second process flushing at the same time
+        skips them (PostgreSQL: SKIP LOCKED; SQLite: BEGIN IMMEDIATE serialises the claim). If this
+        process dies while sending, the lease runs out and the reply goes out on a later pass.
+        """
+        rows = list(
+            self.session.scalars(
+                select(OutboxRow)
+                .where(
+                    OutboxRow.sent_at.is_(None),
+                    OutboxRow.failed_at.is_(None),
+                    OutboxRow.next_attempt_at <= now,
+                )
+                .order_by(OutboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in rows:
+            row.next_attempt_at = lease_until
+        return rows
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """The server accepted the reply: never send it again; note the first reply time."""
@@ -399,12 +508,15 @@ class Tx:
         row.sent_at = now
         row.attempts += 1
         if row.registration_id is not None:
-            self.session.execute(update(RegistrationRow).where(
-                RegistrationRow.id == row.registration_id, RegistrationRow.replied_at.is_(None)
-            ).values(replied_at=now))
+            self.session.execute(
+                update(RegistrationRow)
+                .where(RegistrationRow.id == row.registration_id, RegistrationRow.replied_at.is_(None))
+                .values(replied_at=now)
+            )
 
-    def mark_failed(self, outbox_id: int, now: datetime, error: str, *, permanent: bool,
-                    retry_at: datetime) -> None:
+    def mark_failed(
+        self, outbox_id: int, now: datetime, error: str, *, permanent: bool, retry_at: datetime
+    ) -> None:
         """A refused reply: permanently failed (5xx) or retried later (4xx, connection trouble)."""
         row = self.session.get(OutboxRow, outbox_id)
         if row is None or row.sent_at is not None:
@@ -434,27 +546,46 @@ class Tx:
         """Per event: capacity, confirmed, waitlisted, cancelled, replies pending and failed."""
         result = []
         for ev in self.session.scalars(select(EventRow).order_by(EventRow.starts_at, EventRow.id)):
-            by_status = dict(self.session.execute(
-                select(RegistrationRow.status, func.count())
-                .where(RegistrationRow.event_id == ev.id).group_by(RegistrationRow.status)
-            ).tuples().all())
-            pending = self.session.scalar(select(func.count()).where(
-                OutboxRow.event_id == ev.id, OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None)))
-            failed = self.session.scalar(select(func.count()).where(
-                OutboxRow.event_id == ev.id, OutboxRow.failed_at.is_not(None)))
-            result.append(EventSummary(
-                event_id=ev.id, capacity=ev.capacity,
-                confirmed=int(by_status.get(Status.CONFIRMED.value, 0)),
-                waitlisted=int(by_status.get(Status.WAITLISTED.value, 0)),
-                cancelled=int(by_status.get(Status.CANCELLED.value, 0)),
-                replies_pending=int(pending or 0), replies_failed=int(failed or 0),
-            ))
+            by_status = dict(
+                self.session.execute(
+                    select(RegistrationRow.status, func.count())
+                    .where(RegistrationRow.event_id == ev.id)
+                    .group_by(RegistrationRow.status)
+                )
+                
+                .all()
+            )
+            pending = self.session.scalar(
+                select(func.count()).where(
+                    OutboxRow.event_id == ev.id, OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None)
+                )
+            )
+            failed = self.session.scalar(
+                select(func.count()).where(OutboxRow.event_id == ev.id, OutboxRow.failed_at.is_not(None))
+            )
+            result.append(
+                EventSummary(
+                    event_id=ev.id,
+                    capacity=ev.capacity,
+                    confirmed=int(by_status.get(Status.CONFIRMED.value, 0)),
+                    waitlisted=int(by_status.get(Status.WAITLISTED.value, 0)),
+                    cancelled=int(by_status.get(Status.CANCELLED.value, 0)),
+                    replies_pending=int(pending or 0),
+                    replies_failed=int(failed or 0),
+                )
+            )
         return result
 
     def ledger_counts(self) -> dict[str, int]:
         """How many messages the ledger holds per outcome."""
-        return {str(k): int(v) for k, v in self.session.execute(
-            select(LedgerRow.outcome, func.count()).group_by(LedgerRow.outcome)).tuples().all()}
+        return {
+            str(k): int(v)
+            for k, v in self.session.execute(
+                select(LedgerRow.outcome, func.count()).group_by(LedgerRow.outcome)
+            )
+            
+            .all()
+        }
 
     def export_rows(self, event_id: str | None) -> list[ExportRow]:
         """Registrations in arrival order (per event), for the CSV."""
@@ -462,8 +593,15 @@ class Tx:
         if event_id is not None:
             query = query.where(RegistrationRow.event_id == event_id)
         return [
-            ExportRow(event_id=r.event_id, position=r.position, status=r.status, name=r.name,
-                      email=r.email or "", channel=r.channel, received_at=r.received_at,
-                      replied_at=r.replied_at)
+            ExportRow(
+                event_id=r.event_id,
+                position=r.position,
+                status=r.status,
+                name=r.name,
+                email=r.email or "",
+                channel=r.channel,
+                received_at=r.received_at,
+                replied_at=r.replied_at,
+            )
             for r in self.session.scalars(query)
         ]

@@ -47,7 +47,7 @@ class _SinkHandler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     fail_with: str | None = None  # e.g. "451 4.3.0 try later" to simulate an outage
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802, ARG002 (aiosmtpd's hook name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: ARG002 (aiosmtpd's hook name)
         if self.fail_with:
             return self.fail_with
         content = envelope.original_content or envelope.content
@@ -102,7 +102,7 @@ class SmtpSink:
 class EmbeddedImap:
     """pymap's in-memory ("dict") IMAP server as a subprocess on loopback, one user, no TLS."""
 
-    def __init__(self, user: str = "demo", password: str = "demo", host: str = "127.0.0.1") -> None:
+    def __init__(self, user: str = "demo", password: str = "demo", host: str = "127.0.0.1") -> None:  # noqa: S107 (a throwaway loopback demo account)
         self.host, self.user, self.password = host, user, password
         self.port = free_port(host)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -111,9 +111,24 @@ class EmbeddedImap:
         """Start pymap and wait until it accepts connections."""
         code = "import sys; from pymap.main import main; sys.argv[0] = 'pymap'; main()"
         self._proc = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
-            [sys.executable, "-c", code, "--host", self.host, "--port", str(self.port), "--no-tls",
-             "dict", "--demo-user", self.user, "--demo-password", self.password],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-c",
+                code,
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--no-tls",
+                "dict",
+                "--demo-user",
+                self.user,
+                "--demo-password",
+                self.password,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 
 import imapclient
 from imapclient.exceptions import IMAPClientError
@@ -23,13 +23,25 @@ def tls_context(cafile: str | None = None) -> ssl.SSLContext:
 class ImapMailbox:
     """One logged-in IMAP connection with one selected folder."""
 
-    def __init__(self, *, host: str, port: int, security: str, username: str, password: str,
-                 timeout: float, cafile: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: str,
+        username: str,
+        password: str,
+        timeout: float,
+        cafile: str | None = None,
+    ) -> None:
         self._folder = ""
         try:
             self.client = imapclient.IMAPClient(
-                host, port=port, ssl=security == "tls",
-                ssl_context=tls_context(cafile) if security != "none" else None, timeout=timeout,
+                host,
+                port=port,
+                ssl=security == "tls",
+                ssl_context=tls_context(cafile) if security != "none" else None,
+                timeout=timeout,
             )
             if security == "starttls":
                 self.client.starttls(tls_context(cafile))
@@ -44,7 +56,9 @@ class ImapMailbox:
         info = self.client.select_folder(folder)
         self._folder = folder
         permanent = [f.decode() if isinstance(f, bytes) else str(f) for f in info.get(b"PERMANENTFLAGS", ())]
-        return MailboxInfo(folder=folder, uidvalidity=int(info[b"UIDVALIDITY"]), keywords_allowed="\\*" in permanent)
+        return MailboxInfo(
+            folder=folder, uidvalidity=int(info[b"UIDVALIDITY"]), keywords_allowed="\\*" in permanent
+        )
 
     def list_uids(self) -> list[int]:
         """UID SEARCH ALL, ascending."""
@@ -58,7 +72,9 @@ class ImapMailbox:
                 when = data[b"INTERNALDATE"]
                 if when.tzinfo is None:  # servers always send a zone; stay safe anyway
                     when = when.replace(tzinfo=UTC)
-                metas.append(MessageMeta(uid=int(uid), internaldate=when, size=int(data.get(b"RFC822.SIZE", 0))))
+                metas.append(
+                    MessageMeta(uid=int(uid), internaldate=when, size=int(data.get(b"RFC822.SIZE", 0)))
+                )
         return metas
 
     def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:

@@ -15,8 +15,17 @@ from mailbot.ports import DeliveryResult, OutgoingMail
 class SmtpMailer:
     """Sends replies; the connection is opened per batch and kept for all its mails."""
 
-    def __init__(self, *, host: str, port: int, security: str, username: str | None, password: str | None,
-                 timeout: float, cafile: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: str,
+        username: str | None,
+        password: str | None,
+        timeout: float,
+        cafile: str | None = None,
+    ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout, self.cafile = username, password, timeout, cafile
 
@@ -25,10 +34,15 @@ class SmtpMailer:
         if mails:
             asyncio.run(self._send_all(mails, report))
 
-    async def _send_all(self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None]) -> None:
+    async def _send_all(
+        self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None]
+    ) -> None:
         smtp = aiosmtplib.SMTP(
-            hostname=self.host, port=self.port, timeout=self.timeout,
-            use_tls=self.security == "tls", start_tls=self.security == "starttls",
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            use_tls=self.security == "tls",
+            start_tls=self.security == "starttls",
             tls_context=tls_context(self.cafile) if self.security != "none" else None,
         )
         try:
@@ -54,8 +68,12 @@ class SmtpMailer:
             permanent = all(500 <= c < 600 for c in codes)
             return DeliveryResult(mail.outbox_id, accepted=False, permanent=permanent, error=_one_line(exc))
         except aiosmtplib.SMTPResponseException as exc:
-            return DeliveryResult(mail.outbox_id, accepted=False, permanent=500 <= exc.code < 600,
-                                  error=f"{exc.code} {_one_line(exc.message)}")
+            return DeliveryResult(
+                mail.outbox_id,
+                accepted=False,
+                permanent=500 <= exc.code < 600,
+                error=f"{exc.code} {_one_line(exc.message)}",
+            )
         except (OSError, aiosmtplib.SMTPException) as exc:
             raise TemporaryDeliveryError(f"SMTP {self.host}:{self.port}: {_one_line(exc)}") from exc
         return DeliveryResult(mail.outbox_id, accepted=True)

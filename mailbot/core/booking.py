@@ -9,7 +9,8 @@ def decide(event: Event, counts: EventCounts, existing: Existing | None) -> Deci
     """Book one keyword mail for one event.
 
     - The address already holds an active registration: no new one; a ``duplicate`` reply stating it.
-    - A seat is free (confirmed < capacity): confirmed, with the next seat number.
+    - A seat is free (confirmed < capacity) and nobody waits: confirmed, with the next seat number.
+      While anyone is on the waitlist, a newcomer queues behind them (strict FIFO, invariant 3).
     - Otherwise: waitlisted at the end of the waitlist.
     Expected outcomes are values, never exceptions (DESIGN house style 8).
     """
@@ -23,7 +24,7 @@ def decide(event: Event, counts: EventCounts, existing: Existing | None) -> Deci
             waitlist_position=existing.waitlist_position,
         )
     position = counts.registrations + 1
-    if counts.confirmed < event.capacity:
+    if counts.confirmed < event.capacity and counts.waitlisted == 0:
         return Decision(
             reply=ReplyStatus.CONFIRMED,
             status=Status.CONFIRMED,

@@ -22,7 +22,7 @@ BODY_LINES = 10
 _DATE_TOKEN = re.compile(r"^(\d{1,2})\.\s*(\d{1,2})\.?(?:\s*(\d{2}|\d{4}))?$")
 _SEPARATOR = r"[\s\"'„“”‚‘’«»:,\-‐‑‒–—]*"
 _UMLAUTS = {"ä": "(?:ä|ae)", "ö": "(?:ö|oe)", "ü": "(?:ü|ue)", "ß": "(?:ß|ss)"}
-_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−"})
+_DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 
 # Lines where quoted text starts: everything after them is someone else's words.
 _QUOTE_HEADERS = (

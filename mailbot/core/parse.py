@@ -20,6 +20,7 @@ class MessageParseError(ValueError):
 # Charsets mail programs declare that Python doesn't know, or know under another name.
 _CHARSET_ALIASES = {"unknown-8bit": "cp1252", "x-unknown": "cp1252", "iso-8859-8-i": "iso-8859-8"}
 _MSGID = re.compile(r"<[^<>\s]+>")
+_ANGLE_ADDR = re.compile(r"<([^<>@\s]+@[^<>@\s]+)>")
 
 
 def decode_header_value(raw: str) -> str:
@@ -38,6 +39,9 @@ def decode_header_value(raw: str) -> str:
     for chunk, charset in parts:
         if isinstance(chunk, str):
             out.append(chunk)
+        elif charset is None:
+            # decode_header hands back the plain text between encoded-words as raw-unicode-escape bytes.
+            out.append(chunk.decode("raw-unicode-escape", errors="replace"))
         else:
             out.append(decode_bytes(chunk, charset))
     # decode_header keeps the whitespace of plain chunks and drops it between encoded-words (RFC 2047 §6.2).
@@ -59,10 +63,14 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         name = _CHARSET_ALIASES.get(charset.strip().lower(), charset.strip().lower())
         try:
             return data.decode(name)
-        except LookupError:
-            pass
         except UnicodeDecodeError:
-            return data.decode(name, errors="replace")
+            try:
+                return data.decode(name, errors="replace")
+            except (LookupError, ValueError):
+                pass
+        # Not a charset at all, or a codec that refuses (idna, punycode, "undefined", a name with NUL).
+        except (LookupError, ValueError):
+            pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -166,13 +174,22 @@ def _walk_inline(msg: Message) -> list[Message]:
     return leaves
 
 
-def _sender(value: str | None) -> Address | None:
-    if not value:
+def _sender(raw: str | None) -> Address | None:
+    """The From mailbox; parsed before decoding, so an encoded-word name with a comma stays one name."""
+    if not raw:
         return None
-    name, addr = email.utils.parseaddr(value)
+    name, addr = email.utils.parseaddr(raw)
     if not addr or "@" not in addr:
-        return None
-    return Address(name=_clean(name), address=addr.strip())
+        # Raw 8-bit in the header can confuse parseaddr: try the decoded value too.
+        name, addr = email.utils.parseaddr(decode_header_value(raw))
+        if not addr or "@" not in addr:
+            # An unquoted comma in the name ("Müller, Hans <h@x.de>") splits it into two mailboxes:
+            # the angle-bracketed address is still the sender's.
+            found = _ANGLE_ADDR.search(raw)
+            if found is None:
+                return None
+            name, addr = raw[: found.start()].strip().strip('"'), found.group(1)
+    return Address(name=decode_header_value(name), address=decode_header_value(addr).strip())
 
 
 def _message_ids(value: str | None) -> tuple[str, ...]:
@@ -186,7 +203,7 @@ def parse_message(raw: bytes) -> InboundMessage:
     try:
         # compat32 parsing keeps raw header strings: decoding is ours, so broken headers can't raise later.
         msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    except Exception as exc:  # noqa: BLE001 (the parser is lenient; anything it still raises means quarantine)
+    except Exception as exc:
         raise MessageParseError(f"unparseable MIME structure: {type(exc).__name__}") from exc
     headers = tuple((str(k).lower(), decode_header_value(str(v))) for k, v in msg.raw_items())
     if not headers:
@@ -194,14 +211,15 @@ def parse_message(raw: bytes) -> InboundMessage:
     lookup: dict[str, str] = {}
     for key, value in headers:
         lookup.setdefault(key, value)
+    raw_from = next((str(v) for k, v in msg.raw_items() if str(k).lower() == "from"), None)
     try:
         text, ctype = body_text(msg)
-    except Exception as exc:  # noqa: BLE001 (defensive: a broken body is quarantined, never a crash)
+    except Exception as exc:
         raise MessageParseError(f"unreadable body: {type(exc).__name__}: {exc}") from exc
     message_ids = _message_ids(lookup.get("message-id"))
     return InboundMessage(
         subject=lookup.get("subject", ""),
-        sender=_sender(lookup.get("from")),
+        sender=_sender(raw_from),
         message_id=message_ids[0] if message_ids else None,
         in_reply_to=_message_ids(lookup.get("in-reply-to")),
         references=_message_ids(lookup.get("references")),

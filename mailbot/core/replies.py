@@ -74,8 +74,13 @@ def _greeting(name: str, language: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    """No CR/LF or control characters may reach a header (header injection)."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    """No CR/LF or control characters may reach a header (header injection).
+
+    "=?" is broken up too: the email package decodes RFC 2047 encoded-words in values it is given, so a
+    literal ``=?utf-8?q?Evil=0D=0ABcc:...?=`` (a doubly encoded name or subject) would come back as CR/LF
+    and be written out as a header of its own (CPython gh-121650).
+    """
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).replace("=?", "= ?").split())
 
 
 def render_body(event: Event, decision: Decision, recipient: Address, settings: ReplySettings) -> str:
@@ -126,8 +131,9 @@ def build_reply(
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Mailbot-Status"] = decision.reply.value
     msg["X-Mailbot-Event"] = event.id
-    msg["Content-Language"] = settings.language
     msg.set_content(render_body(event, decision, recipient, settings))
+    # After set_content(): it drops every Content-* header that was set before it.
+    msg["Content-Language"] = settings.language
     return msg
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mailbot.core.keyword import own_text
 from mailbot.core.model import InboundMessage, RuleContext
 from mailbot.core.rules import Rule
 
@@ -36,7 +37,8 @@ def check(msg: InboundMessage, ctx: RuleContext) -> str | None:  # noqa: ARG001
         return f"auto-reply subject {msg.subject[:40]!r}"
     if msg.sender and _SENDER_NAME.search(msg.sender.name):
         return f"auto-reply sender name {msg.sender.name[:40]!r}"
-    head = " ".join(line.strip() for line in msg.text.splitlines()[:15] if line.strip())
+    # Only the sender's own words: a person quoting or forwarding an automatic message is still a person.
+    head = " ".join(line.strip() for line in own_text(msg.text).splitlines()[:15] if line.strip())
     found = _BODY.search(head)
     if found:
         return f"auto-reply text {found.group(0)[:40]!r}"

@@ -1,0 +1,120 @@
+"""Seat decisions: confirmed while seats remain, then a strict FIFO waitlist; duplicates book nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mailbot.core.booking import decide
+from mailbot.core.model import Decision, Event, EventCounts, Existing, ReplyStatus, Status
+
+
+def event(capacity: int) -> Event:
+    """The seed event with the given number of seats."""
+    return Event(
+        "digi", "Digitalisierung", "Digitalisierung 08.10.", capacity, datetime(2020, 10, 8, 16, tzinfo=UTC)
+    )
+
+
+def test_first_registration_gets_seat_one() -> None:
+    """The first keyword mail of an event is confirmed on seat 1, position 1."""
+    decision = decide(event(30), EventCounts(confirmed=0, waitlisted=0, registrations=0), None)
+    assert decision == Decision(
+        reply=ReplyStatus.CONFIRMED, status=Status.CONFIRMED, new_registration=True, position=1, seat=1
+    )
+
+
+def test_seat_and_position_follow_the_counts() -> None:
+    """A confirmed registration gets seat confirmed+1 and position registrations+1 (cancelled ones count)."""
+    decision = decide(event(30), EventCounts(confirmed=12, waitlisted=0, registrations=15), None)
+    assert (decision.reply, decision.seat, decision.position, decision.waitlist_position) == (
+        ReplyStatus.CONFIRMED,
+        13,
+        16,
+        None,
+    )
+
+
+def test_last_seat_is_confirmed() -> None:
+    """With one seat left, the next mail is confirmed on the last seat."""
+    decision = decide(event(30), EventCounts(confirmed=29, waitlisted=0, registrations=29), None)
+    assert (decision.status, decision.seat) == (Status.CONFIRMED, 30)
+
+
+def test_full_event_waitlists_at_the_end() -> None:
+    """When every seat is taken, the mail goes to the end of the waitlist (waitlisted+1), no seat."""
+    decision = decide(event(30), EventCounts(confirmed=30, waitlisted=4, registrations=36), None)
+    assert decision == Decision(
+        reply=ReplyStatus.WAITLISTED,
+        status=Status.WAITLISTED,
+        new_registration=True,
+        position=37,
+        waitlist_position=5,
+    )
+
+
+def test_capacity_zero_waitlists_everyone() -> None:
+    """An event without seats puts every registration on the waitlist."""
+    decision = decide(event(0), EventCounts(confirmed=0, waitlisted=0, registrations=0), None)
+    assert (decision.status, decision.seat, decision.waitlist_position) == (Status.WAITLISTED, None, 1)
+
+
+def test_arrivals_fill_seats_then_waitlist_in_order() -> None:
+    """A run of new addresses gets seats 1..capacity, then waitlist places 1, 2, ... in arrival order."""
+    capacity, confirmed, waitlisted = 3, 0, 0
+    outcomes = []
+    for registrations in range(6):
+        decision = decide(event(capacity), EventCounts(confirmed, waitlisted, registrations), None)
+        outcomes.append((decision.position, decision.status, decision.seat, decision.waitlist_position))
+        confirmed += decision.status is Status.CONFIRMED
+        waitlisted += decision.status is Status.WAITLISTED
+    assert outcomes == [
+        (1, Status.CONFIRMED, 1, None),
+        (2, Status.CONFIRMED, 2, None),
+        (3, Status.CONFIRMED, 3, None),
+        (4, Status.WAITLISTED, None, 1),
+        (5, Status.WAITLISTED, None, 2),
+        (6, Status.WAITLISTED, None, 3),
+    ]
+    assert confirmed <= capacity
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        pytest.param(Existing(Status.CONFIRMED, position=7, seat=7, waitlist_position=None), id="confirmed"),
+        pytest.param(
+            Existing(Status.WAITLISTED, position=35, seat=None, waitlist_position=3), id="waitlisted"
+        ),
+    ],
+)
+def test_active_registration_gives_duplicate(existing: Existing) -> None:
+    """An address with an active registration gets a duplicate reply stating it; nothing new is booked."""
+    decision = decide(event(30), EventCounts(confirmed=30, waitlisted=5, registrations=40), existing)
+    assert decision == Decision(
+        reply=ReplyStatus.DUPLICATE,
+        status=existing.status,
+        new_registration=False,
+        position=existing.position,
+        seat=existing.seat,
+        waitlist_position=existing.waitlist_position,
+    )
+
+
+def test_cancelled_registration_allows_a_new_one() -> None:
+    """An address whose registration was cancelled registers anew, at the end of the arrival order."""
+    cancelled = Existing(Status.CANCELLED, position=2, seat=None, waitlist_position=None)
+    decision = decide(event(30), EventCounts(confirmed=10, waitlisted=0, registrations=12), cancelled)
+    assert (decision.reply, decision.new_registration, decision.position, decision.seat) == (
+        ReplyStatus.CONFIRMED,
+        True,
+        13,
+        11,
+    )
+
+
+def test_newcomer_queues_behind_waitlist_even_with_a_free_seat() -> None:
+    """While anyone waits, a newcomer is waitlisted behind them even if a seat is free (strict FIFO)."""
+    decision = decide(event(30), EventCounts(confirmed=29, waitlisted=2, registrations=31), None)
+    assert (decision.reply, decision.waitlist_position, decision.position) == (ReplyStatus.WAITLISTED, 3, 32)
