@@ -69,6 +69,7 @@ def configure_logging(verbose: bool) -> None:
 def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """mailbot: an email-driven registration desk for public events."""
     ctx.ensure_object(dict)["config_path"] = config_path
+    ctx.obj["verbose"] = verbose
     configure_logging(verbose)
 
 
@@ -221,10 +222,13 @@ def upgrade(ctx: click.Context) -> None:
     help="Keep the demo's database and CSV here (default: a temporary directory).",
 )
 @click.option("--messages", default=100, show_default=True, help="How many mails to put into the inbox.")
-def demo(workdir: Path | None, messages: int) -> None:
+@click.pass_context
+def demo(ctx: click.Context, workdir: Path | None, messages: int) -> None:
     """Run the whole desk once on embedded IMAP and SMTP servers (loopback) with ~100 sample mails."""
     from mailbot.demo import run_demo  # noqa: PLC0415
 
+    if not ctx.obj.get("verbose"):
+        log.setLevel(logging.WARNING)  # the per-message lines would drown the summary; -v shows them
     _guard(lambda: run_demo(workdir, messages))
 
 

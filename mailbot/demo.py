@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from mailbot.adapters.csv_export import encode_for_excel, render_csv
 from mailbot.adapters.embedded import EmbeddedImap, SmtpSink
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import Config, parse_config
+from mailbot.core.parse import parse_message
 from mailbot.corpus import build_corpus
 from mailbot.reports import status_text
 
@@ -59,12 +61,15 @@ def run_demo(workdir: Path | None, messages: int = 100) -> None:
         extra = max(0, messages - 10)
         corpus = build_corpus(registrations=extra, repeats=3, unrelated=5, auto_replies=2)
         imap.deliver([(m.raw, m.internaldate) for m in corpus])
+        kinds = Counter(m.kind for m in corpus)
         click.echo(
-            f"inbox: {len(corpus)} mails on embedded IMAP {imap.host}:{imap.port} "
-            f"({sum(m.kind == 'registration' for m in corpus)} registrations, "
-            f"{sum(m.kind == 'repeat' for m in corpus)} repeats, "
-            f"{sum(m.kind not in ('registration', 'repeat') for m in corpus)} other)"
+            f"inbox: {len(corpus)} mails on embedded IMAP {imap.host}:{imap.port}: "
+            + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
         )
+        click.echo("some of the ways citizens wrote the subject:")
+        subjects = [parse_message(m.raw).subject for m in corpus if m.kind == "registration"]
+        for subject in sorted(set(subjects), key=subjects.index)[:8]:
+            click.echo(f"  {subject or '(none: the keyword is in the text)'}")
 
         db = open_database(config)
         desk = build_desk(config, db=db)
@@ -84,7 +89,10 @@ def run_demo(workdir: Path | None, messages: int = 100) -> None:
         click.echo("")
         note = "  (removed on exit: use --dir DIR to keep it)" if temporary else ""
         click.echo(f"CSV for Excel: {csv_path} ({len(rows)} rows){note}")
-        sample = next((m for m in smtp.messages if m.message()["X-Mailbot-Status"] == "confirmed"), None)
+        confirmed = [m for m in smtp.messages if m.message()["X-Mailbot-Status"] == "confirmed"]
+        # Show a reply to a mail that had its own subject (the typical case).
+        fallback = f"Re: {config.events[0].title}"
+        sample = next((m for m in confirmed if m.message()["Subject"] != fallback), None)
         if sample is not None:
             click.echo("")
             click.echo("one reply, as sent:")
