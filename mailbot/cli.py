@@ -118,7 +118,8 @@ def run(ctx: click.Context, once: bool) -> None:
                 )
         except Exception as exc:  # noqa: BLE001 (one failed pass is logged; the next one retries)
             log.error(  # noqa: TRY400 (one line per failed pass, no stack trace in the log)
-                "pass failed: %s: %s", type(exc).__name__, " ".join(str(exc).split()))
+                "pass failed: %s: %s", type(exc).__name__, " ".join(str(exc).split())
+            )
 
     log.info("mailbot running: polling %s every %ss", config.imap.folder, config.bot.poll_interval)
     run_forever(job, config.bot.poll_interval, stop)

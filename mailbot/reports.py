@@ -73,9 +73,8 @@ def inspect_text(db: Database, key: str, tz: tzinfo) -> str:
         entries = tx.ledger_entries(key)
         out = []
         for e in entries:
-            out.append(
-                f"message {e.folder} uidvalidity {e.uidvalidity} uid {e.uid} {e.message_id or '(no Message-ID)'}"
-            )
+            mid = e.message_id or "(no Message-ID)"
+            out.append(f"message {e.folder} uidvalidity {e.uidvalidity} uid {e.uid} {mid}")
             out.append(f"  arrived:   {e.internaldate.astimezone(tz).isoformat(timespec='seconds')}")
             out.append(f"  processed: {e.processed_at.astimezone(tz).isoformat(timespec='seconds')}")
             out.append(f"  subject:   {e.subject or ''}")

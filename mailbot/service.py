@@ -198,15 +198,16 @@ class Desk:
 
     def _process_safely(self, arrival: Arrival, raw: bytes | None) -> Outcome | None:
         """The per-message boundary: any failure rolls back and quarantines this one message only."""
+        parsed: list[InboundMessage] = []  # filled by _process once parsed, so quarantine keeps its identity
         try:
-            return self._process(arrival, raw)
+            return self._process(arrival, raw, parsed)
         except DuplicateMessageError:
             return None  # another process recorded it first
         except Exception as exc:  # noqa: BLE001 (the loop must never die on one message: DESIGN 9)
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
             log.warning("uid %s quarantined: %s", arrival.uid, reason)
             try:
-                self._record(arrival, None, Outcome.QUARANTINED, reason, ())
+                self._record(arrival, parsed[0] if parsed else None, Outcome.QUARANTINED, reason, ())
             except DuplicateMessageError:
                 return None
             return Outcome.QUARANTINED
@@ -248,7 +249,7 @@ class Desk:
             now=self.clock(),
         )
 
-    def _process(self, arrival: Arrival, raw: bytes | None) -> Outcome:
+    def _process(self, arrival: Arrival, raw: bytes | None, parsed: list[InboundMessage]) -> Outcome:
         if raw is None:
             reason = f"{arrival.size} bytes > max_message_bytes {self.config.bot.max_message_bytes}"
             self._record(arrival, None, Outcome.TOO_LARGE, reason, ())
@@ -260,6 +261,7 @@ class Desk:
             self._record(arrival, None, Outcome.QUARANTINED, str(exc), ())
             log.warning("uid %s quarantined: %s", arrival.uid, exc)
             return Outcome.QUARANTINED
+        parsed.append(msg)
         verdict = chain.classify(msg, self.rule_context, self.keywords)
         hits = tuple((h.rule, h.reason) for h in verdict.hits)
         if verdict.machine is not None:

@@ -90,8 +90,13 @@ SENDER = "Stadt Castrop-Rauxel <digitalisierung@castrop-rauxel.de>"
 def config_data(account: ImapAccount, sink: SmtpSink, url: str, **bot: object) -> dict[str, object]:
     """A config (as the TOML tables) pointing at the test servers."""
     return {
-        "imap": {"host": account.host, "port": account.port, "security": "none", "username": account.user,
-                 "password": account.password},
+        "imap": {
+            "host": account.host,
+            "port": account.port,
+            "security": "none",
+            "username": account.user,
+            "password": account.password,
+        },
         "smtp": {"host": sink.host, "port": sink.port, "security": "none", "sender": SENDER},
         "database": {"url": url},
         "bot": {"poll_interval": 1, **bot},

@@ -551,9 +551,7 @@ class Tx:
                     select(RegistrationRow.status, func.count())
                     .where(RegistrationRow.event_id == ev.id)
                     .group_by(RegistrationRow.status)
-                )
-                
-                .all()
+                ).all()
             )
             pending = self.session.scalar(
                 select(func.count()).where(
@@ -582,9 +580,7 @@ class Tx:
             str(k): int(v)
             for k, v in self.session.execute(
                 select(LedgerRow.outcome, func.count()).group_by(LedgerRow.outcome)
-            )
-            
-            .all()
+            ).all()
         }
 
     def export_rows(self, event_id: str | None) -> list[ExportRow]:

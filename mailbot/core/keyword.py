@@ -28,8 +28,11 @@ _DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 _QUOTE_HEADERS = (
     re.compile(r"^\s*am\s.+\s(schrieb|geschrieben)\b.*:\s*$", re.IGNORECASE),
     re.compile(r"^\s*on\s.+\swrote:\s*$", re.IGNORECASE),
-    re.compile(r"^\s*-{2,}\s*(ursprüngliche nachricht|original message|weitergeleitete nachricht|"
-               r"forwarded message)\s*-{2,}", re.IGNORECASE),
+    re.compile(
+        r"^\s*-{2,}\s*(ursprüngliche nachricht|original message|weitergeleitete nachricht|"
+        r"forwarded message)\s*-{2,}",
+        re.IGNORECASE,
+    ),
     re.compile(r"^\s*(von|from):\s.+@", re.IGNORECASE),
 )
 
@@ -48,9 +51,7 @@ def _word_pattern(word: str) -> str:
 
 def _date_pattern(day: int, month: int) -> str:
     # (?<!\d) and (?!\d) keep 8.10 from matching inside 18.10 or 8.100; the optional tail allows a year.
-    return (
-        rf"(?<!\d)0?{day}\s*\.\s*0?{month}(?:\s*\.(?:\s*(?:\d{{4}}|\d{{2}}))?|\s+\d{{4}})?(?![\d])"
-    )
+    return rf"(?<!\d)0?{day}\s*\.\s*0?{month}(?:\s*\.(?:\s*(?:\d{{4}}|\d{{2}}))?|\s+\d{{4}})?(?![\d])"
 
 
 def compile_keyword(keyword: str) -> re.Pattern[str]:
@@ -98,7 +99,9 @@ def mentions(pattern: re.Pattern[str], subject: str, text: str) -> str | None:
     return None
 
 
-def matching(patterns: Iterable[tuple[str, re.Pattern[str]]], subject: str, text: str) -> list[tuple[str, str]]:
+def matching(
+    patterns: Iterable[tuple[str, re.Pattern[str]]], subject: str, text: str
+) -> list[tuple[str, str]]:
     """(key, where) for each (key, pattern) the message names."""
     found = []
     for key, pattern in patterns:

@@ -93,7 +93,10 @@ SUBJECTS = [
 
 def test_folded_subject_keeps_the_space_before_an_encoded_word() -> None:
     """A subject folded right before an encoded-word keeps its space (Thunderbird folds like that)."""
-    raw = b"From: a@example.org\r\nSubject: Anmeldung zur Veranstaltung\r\n =?UTF-8?Q?B=c3=bcrgerbudget_12.3.?=\r\n\r\nx"
+    raw = (
+        b"From: a@example.org\r\n"
+        b"Subject: Anmeldung zur Veranstaltung\r\n =?UTF-8?Q?B=c3=bcrgerbudget_12.3.?=\r\n\r\nx"
+    )
     assert parse_message(raw).subject == "Anmeldung zur Veranstaltung Bürgerbudget 12.3."
 
 

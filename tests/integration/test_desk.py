@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mailbot.adapters.embedded import SmtpSink
+from mailbot.adapters.embedded import SmtpSink, free_port
 from mailbot.cli import cli
 from mailbot.config import load_config
 from mailbot.corpus import CorpusMail, build_corpus
+from tests.conftest import config_data, toml_text
 from tests.servers import Dovecot, ImapAccount
 
 T0 = datetime(2020, 9, 21, 8, 0, tzinfo=UTC)
@@ -69,10 +70,13 @@ def scenario() -> list[CorpusMail]:
 
 
 def test_scenario_seats_waitlist_replies_and_csv(
-    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path,
+    dovecot_server: Dovecot,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    config_file: Path,
     scenario: list[CorpusMail],
 ) -> None:
-    """75 confirmed and 5 waitlisted in arrival order, 83 correct replies, others untouched, CSV right, rerun idle."""
+    """75 confirmed, 5 waitlisted by arrival; 83 right replies; others untouched; CSV right; rerun idle."""
     deliver(dovecot_server, imap_account, scenario)
     before = mailbox_state(dovecot_server, imap_account)
 
@@ -103,7 +107,11 @@ def test_scenario_seats_waitlist_replies_and_csv(
     for mail in repeats:
         assert by_recipient[mail.sender.lower()][-1] == "duplicate"
     statuses = [str(m.message()["X-Mailbot-Status"]) for m in sent]
-    assert (statuses.count("confirmed"), statuses.count("waitlisted"), statuses.count("duplicate")) == (75, 5, 3)
+    assert (statuses.count("confirmed"), statuses.count("waitlisted"), statuses.count("duplicate")) == (
+        75,
+        5,
+        3,
+    )
     assert not {m.sender.lower() for m in others} & set(by_recipient)
 
     # The mailbox: registration mails marked, everything else exactly as before (not seen, not moved).
@@ -135,7 +143,9 @@ def test_scenario_seats_waitlist_replies_and_csv(
 
 
 def test_processed_folder_moves_only_registrations(
-    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path,
+    dovecot_server: Dovecot,
+    imap_account: ImapAccount,
+    config_file: Path,
 ) -> None:
     """With processed_folder set, registration mails move there; other mail stays in INBOX unflagged."""
     mails = build_corpus(registrations=6, repeats=1, unrelated=3, auto_replies=2)
@@ -155,12 +165,17 @@ def test_processed_folder_moves_only_registrations(
 
 
 def test_reply_committed_but_not_sent_goes_out_next_pass(
-    imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path, dovecot_server: Dovecot,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    config_file: Path,
+    dovecot_server: Dovecot,
 ) -> None:
     """A crash between commit and send loses nothing: the queued replies go out on the next pass, once."""
     from mailbot.bootstrap import build_desk  # noqa: PLC0415
 
-    deliver(dovecot_server, imap_account, build_corpus(registrations=5, repeats=0, unrelated=0, auto_replies=0))
+    deliver(
+        dovecot_server, imap_account, build_corpus(registrations=5, repeats=0, unrelated=0, auto_replies=0)
+    )
     config = load_config(config_file)
     build_desk(config).poll_once()  # the pass dies before flushing the outbox
     assert smtp_sink.messages == []
@@ -173,12 +188,17 @@ def test_reply_committed_but_not_sent_goes_out_next_pass(
 
 
 def test_smtp_temporary_failure_defers_and_permanent_failure_is_shown(
-    imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path, dovecot_server: Dovecot,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    config_file: Path,
+    dovecot_server: Dovecot,
 ) -> None:
     """4xx keeps replies queued for a later retry; 5xx marks them failed, visible in `status`."""
     from mailbot.bootstrap import build_desk  # noqa: PLC0415
 
-    deliver(dovecot_server, imap_account, build_corpus(registrations=2, repeats=0, unrelated=0, auto_replies=0))
+    deliver(
+        dovecot_server, imap_account, build_corpus(registrations=2, repeats=0, unrelated=0, auto_replies=0)
+    )
     config = load_config(config_file)
     now = [datetime.now(UTC)]
     desk = build_desk(config, clock=lambda: now[0])
@@ -192,8 +212,11 @@ def test_smtp_temporary_failure_defers_and_permanent_failure_is_shown(
     assert desk.flush_outbox().sent == 2
     assert len(smtp_sink.messages) == 2
 
-    deliver(dovecot_server, imap_account, [build_corpus(registrations=3, repeats=0, unrelated=0,
-                                                        auto_replies=0, seed=99)[2]])
+    deliver(
+        dovecot_server,
+        imap_account,
+        [build_corpus(registrations=3, repeats=0, unrelated=0, auto_replies=0, seed=99)[2]],
+    )
     smtp_sink.fail_with("550 5.1.1 mailbox unavailable")
     _, flush = desk.run_once()
     assert flush.failed == 1
@@ -205,11 +228,7 @@ def test_smtp_temporary_failure_defers_and_permanent_failure_is_shown(
 
 def test_unreachable_imap_server_is_one_line_and_nonzero(tmp_path: Path, smtp_sink: SmtpSink) -> None:
     """`run --once` against a closed port prints one clear line, no traceback, and exits non-zero."""
-    from tests.conftest import config_data, toml_text  # noqa: PLC0415
-    from tests.servers import ImapAccount as Account  # noqa: PLC0415
-    from mailbot.adapters.embedded import free_port  # noqa: PLC0415
-
-    account = Account(host="127.0.0.1", port=free_port(), user="nobody", password="x")
+    account = ImapAccount(host="127.0.0.1", port=free_port(), user="nobody", password="x")
     path = tmp_path / "config.toml"
     path.write_text(toml_text(config_data(account, smtp_sink, f"sqlite:///{tmp_path / 'm.db'}")))
     code, out, err = invoke(path, "run", "--once")

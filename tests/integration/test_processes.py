@@ -22,13 +22,20 @@ def mailbot(config: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
         [sys.executable, "-m", "mailbot", "--config", str(config), *args],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
         cwd=config.parent,
     )
 
 
 def test_two_processes_at_once_never_double_book_or_double_send(
-    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path,
+    dovecot_server: Dovecot,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    config_file: Path,
 ) -> None:
     """Two `run --once` processes on one mailbox and database: each mail booked once, each reply sent once."""
     mails = build_corpus(registrations=40, repeats=2, unrelated=3, auto_replies=1)
@@ -56,13 +63,19 @@ def test_two_processes_at_once_never_double_book_or_double_send(
 
 
 def test_run_loop_processes_mail_and_stops_cleanly_on_sigterm(
-    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path,
+    dovecot_server: Dovecot,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    config_file: Path,
 ) -> None:
     """`mailbot run` answers mail that arrives while it runs, and exits 0 within 10 s of SIGTERM."""
     proc = mailbot(config_file, "run")
     try:
-        deliver(dovecot_server, imap_account,
-                build_corpus(registrations=3, repeats=0, unrelated=0, auto_replies=0))
+        deliver(
+            dovecot_server,
+            imap_account,
+            build_corpus(registrations=3, repeats=0, unrelated=0, auto_replies=0),
+        )
         deadline = time.monotonic() + 30
         while len(smtp_sink.messages) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -86,7 +99,12 @@ def test_demo_runs_from_any_directory(tmp_path: Path) -> None:
     keep = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "mailbot", "demo", "--dir", str(keep)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        stdin=subprocess.DEVNULL,
         check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -7,8 +7,10 @@ import re
 from mailbot.core.model import InboundMessage, RuleContext
 from mailbot.core.rules import Rule
 
-_REPORT = re.compile(r"multipart/report\s*;.*report-type\s*=\s*\"?(delivery-status|disposition-notification)",
-                     re.IGNORECASE | re.DOTALL)
+_REPORT = re.compile(
+    r"multipart/report\s*;.*report-type\s*=\s*\"?(delivery-status|disposition-notification)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def check(msg: InboundMessage, ctx: RuleContext) -> str | None:  # noqa: ARG001
