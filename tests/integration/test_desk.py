@@ -82,6 +82,8 @@ def test_scenario_seats_waitlist_replies_and_csv(
 
     code, out, err = invoke(config_file, "run", "--once")
     assert code == 0, err
+    assert "***@" in err  # one log line per message, addresses masked
+    assert not [m.sender for m in scenario if m.sender.lower() in err.lower()], "full address in the log"
 
     registrations = [m for m in scenario if m.kind == "registration"]
     repeats = [m for m in scenario if m.kind == "repeat"]
