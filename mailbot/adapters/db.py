@@ -273,14 +273,18 @@ class Tx:
         """Serialise seat allocation for one event (row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE)."""
         self.session.execute(select(EventRow.id).where(EventRow.id == event_id).with_for_update()).one()
 
-    def counts(self, event_id: str) -> EventCounts:
-        """Confirmed, waitlisted and all registrations of the event."""
+    def _by_status(self, event_id: str) -> dict[str, int]:
+        """How many registrations of the event have each status."""
         rows = self.session.execute(
             select(RegistrationRow.status, func.count())
             .where(RegistrationRow.event_id == event_id)
             .group_by(RegistrationRow.status)
         ).all()
-        by_status = {status: int(n) for status, n in rows}
+        return {str(status): int(n) for status, n in rows}
+
+    def counts(self, event_id: str) -> EventCounts:
+        """Confirmed, waitlisted and all registrations of the event."""
+        by_status = self._by_status(event_id)
         max_position = self.session.scalar(
             select(func.coalesce(func.max(RegistrationRow.position), 0)).where(
                 RegistrationRow.event_id == event_id
@@ -546,13 +550,7 @@ class Tx:
         """Per event: capacity, confirmed, waitlisted, cancelled, replies pending and failed."""
         result = []
         for ev in self.session.scalars(select(EventRow).order_by(EventRow.starts_at, EventRow.id)):
-            by_status = dict(
-                self.session.execute(
-                    select(RegistrationRow.status, func.count())
-                    .where(RegistrationRow.event_id == ev.id)
-                    .group_by(RegistrationRow.status)
-                ).all()
-            )
+            by_status = self._by_status(ev.id)
             pending = self.session.scalar(
                 select(func.count()).where(
                     OutboxRow.event_id == ev.id, OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None)
