@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from mailbot.core import keyword
+from mailbot.core import intent, keyword
 from mailbot.core.model import Classification, Event, InboundMessage, RuleContext, RuleHit
 from mailbot.core.rules import (
     Rule,
@@ -57,9 +57,22 @@ def classify(msg: InboundMessage, ctx: RuleContext, keywords: Keywords) -> Class
     if not found:
         misses.append("keyword")
     machine = hits[0] if hits and not hits[0].rule.startswith("keyword:") else None
+    ours = tuple(
+        ref for ref in (*msg.in_reply_to, *msg.references) if own_mail.is_own_message_id(ref, ctx)
+    )
+    wanted = None
+    if machine is None:
+        wanted = intent.detect(
+            msg,
+            keyword_in_body=any(where == "body" for _, where in found),
+            keyword_in_subject=any(where == "subject" for _, where in found),
+            replies_to_us=bool(ours),
+        )
     return Classification(
         machine=machine,
         event_ids=tuple(event_id for event_id, _ in found),
         hits=tuple(hits),
         misses=tuple(misses),
+        intent=wanted,
+        our_references=tuple(dict.fromkeys(ours)),
     )

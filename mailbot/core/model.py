@@ -21,6 +21,19 @@ class ReplyStatus(enum.StrEnum):
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
     DUPLICATE = "duplicate"
+    CANCELLED = "cancelled"  # a cancellation was carried out
+    NOT_REGISTERED = "not-registered"  # cancel or status from someone without a registration
+    STATUS = "status"  # answer to a status query
+    PROMOTED = "promoted"  # moved up from the waitlist to a seat
+    LIMIT = "limit"  # the one last notice before silence (per-address reply limit)
+
+
+class Intent(enum.StrEnum):
+    """What a person's mail asks for."""
+
+    REGISTER = "register"
+    CANCEL = "cancel"
+    STATUS = "status"
 
 
 class Channel(enum.StrEnum):
@@ -36,6 +49,9 @@ class Outcome(enum.StrEnum):
 
     REGISTERED = "registered"  # at least one new registration
     DUPLICATE = "duplicate"  # keyword mail from an address already registered
+    CANCELLED = "cancelled"  # a registration was cancelled (or there was none to cancel)
+    STATUS = "status"  # a status query was answered
+    BOUNCE = "bounce"  # a delivery failure report for one of our replies: recorded, never answered
     NOT_REGISTRATION = "not-registration"  # no keyword: staff's business, left untouched
     MACHINE = "machine"  # auto-reply, bounce, list mail: never answered (RFC 3834)
     REJECTED = "rejected"  # keyword mail we cannot act on (e.g. no usable sender address)
@@ -121,6 +137,8 @@ class Classification:
     event_ids: tuple[str, ...]  # events whose keyword the message names
     hits: tuple[RuleHit, ...] = field(default=())
     misses: tuple[str, ...] = field(default=())
+    intent: Intent | None = None  # what a human mail asks for; None: not the desk's business
+    our_references: tuple[str, ...] = ()  # Message-IDs of our own replies this mail answers
 
     @property
     def is_registration(self) -> bool:

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbot.core import chain
-from mailbot.core.model import Address, Classification, Event, InboundMessage, RuleContext, RuleHit
+from mailbot.core.model import Address, Classification, Event, InboundMessage, Intent, RuleContext, RuleHit
 from mailbot.core.parse import MessageParseError, parse_message
 
 CTX = RuleContext(own_addresses=frozenset({"anmeldung@stadt.example"}), own_domain="stadt.example")
@@ -55,6 +55,7 @@ def test_registration_records_keyword_hit_and_all_misses() -> None:
         event_ids=("digi",),
         hits=(RuleHit("keyword:digi", "keyword of digi in the subject"),),
         misses=tuple(RULE_NAMES),
+        intent=Intent.REGISTER,
     )
     assert verdict.is_registration
 

@@ -1,0 +1,44 @@
+"""What a person wants: register, cancel or ask for their status (German and English words).
+
+Quoted text never counts (see keyword.own_text). Precedence: cancel, then status, then register: "Abmeldung
+Digitalisierung 08.10." is a cancellation, "Status Digitalisierung 08.10." a status query.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailbot.core.keyword import first_lines, normalize
+from mailbot.core.model import Intent, InboundMessage
+
+_CANCEL = re.compile(
+    r"(?<!\w)(abmeldung|abmelden|abgemeldet|stornieren|stornierung|storno|absagen|absage|"
+    r"(melde|melden)\s+(mich|uns)\s+(hiermit\s+|wieder\s+)?ab|sage\s+(hiermit\s+)?(leider\s+)?ab|"
+    r"nicht\s+teilnehmen|cancel|cancellation|unsubscribe|withdraw|can'?not\s+attend|can't\s+attend)(?!\w)"
+)
+_STATUS = re.compile(r"(?<!\w)(status|stand|platz\s*\?|position\s*\?|warteliste\s*\?)")
+
+
+def words(msg: InboundMessage) -> str:
+    """The text intents are read from: the subject and the first lines of the sender's own words."""
+    return normalize(f"{msg.subject}\n{first_lines(msg.text)}")
+
+
+def detect(msg: InboundMessage, *, keyword_in_body: bool, keyword_in_subject: bool, replies_to_us: bool) -> (
+    Intent | None
+):
+    """The intent of a human mail, or None when it isn't the desk's business.
+
+    With the event's keyword (subject or body) any intent counts. In a reply to one of our own mails, cancel
+    and status words count; a registration then needs the keyword in the sender's own text, so a "Danke!"
+    answering our confirmation (whose subject carries the keyword) is left for staff.
+    """
+    text = words(msg)
+    keyword = keyword_in_body or keyword_in_subject
+    if _CANCEL.search(text) and (keyword or replies_to_us):
+        return Intent.CANCEL
+    if _STATUS.search(text) and (keyword or replies_to_us):
+        return Intent.STATUS
+    if keyword_in_body or (keyword_in_subject and not replies_to_us):
+        return Intent.REGISTER
+    return None
