@@ -195,6 +195,17 @@ def inspect(ctx: click.Context, key: str) -> None:
     _guard(show)
 
 
+@cli.command()
+@click.pass_context
+def triage(ctx: click.Context) -> None:
+    """Messages staff should look at: quarantined, too large, not answered, bounced; failed replies."""
+    from mailbot.bootstrap import open_database  # noqa: PLC0415
+    from mailbot.reports import triage_text  # noqa: PLC0415
+
+    config = _config(ctx)
+    _guard(lambda: click.echo(triage_text(open_database(config), ZoneInfo(config.bot.timezone))))
+
+
 @cli.group()
 def db() -> None:
     """Database maintenance."""

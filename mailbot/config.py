@@ -88,6 +88,9 @@ class BotSettings:
     timezone: str = "Europe/Berlin"  # for dates in replies and exports
     language: Language = "de"  # of the reply texts
     max_message_bytes: int = 10 * 1024 * 1024  # larger mails are not parsed but left for staff
+    max_replies_per_address_per_day: int = 5  # then one last notice, then silence (no backscatter storms)
+    max_replies_per_hour: int = 1000  # past it sending pauses and the admins get one alert
+    admin_addresses: tuple[str, ...] = ()  # who gets alert mails
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -279,6 +282,17 @@ def _sender(value: object) -> str:
     return text
 
 
+def _addresses(value: object) -> tuple[str, ...]:
+    """A list of plain addresses (admins' mailboxes)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Invalid('must be a list of addresses, e.g. ["it@example.org"]')
+    out = []
+    for item in value:
+        _, address = _split_sender(item)
+        out.append(address)
+    return tuple(out)
+
+
 def _database_url(value: object) -> str:
     url = _text(value)
     if not _URL_SCHEME.match(url):
@@ -355,6 +369,9 @@ _BOT: Final[Mapping[str, _Key]] = {
     "timezone": _Key(_timezone, default="Europe/Berlin"),
     "language": _Key(_one_of("de", "en"), default="de"),
     "max_message_bytes": _Key(_count, default=10 * 1024 * 1024),
+    "max_replies_per_address_per_day": _Key(_count, default=5),
+    "max_replies_per_hour": _Key(_count, default=1000),
+    "admin_addresses": _Key(_addresses, default=()),
 }
 _EVENT: Final[Mapping[str, _Key]] = {
     "id": _Key(_event_id),

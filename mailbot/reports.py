@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from mailbot.adapters.db import Database
 from mailbot.config import Config
-from mailbot.service import LAST_POLL
+from mailbot.service import LAST_POLL, PAUSED_SINCE
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -32,6 +32,7 @@ def status_text(db: Database, config: Config) -> str:
     with db.transaction() as tx:
         summaries = {s.event_id: s for s in tx.summaries()}
         last_poll = tx.get_state(LAST_POLL)
+        paused = tx.get_state(PAUSED_SINCE)
         ledger = tx.ledger_counts()
     rows = []
     warnings = []
@@ -47,16 +48,36 @@ def status_text(db: Database, config: Config) -> str:
                 str(s.waitlisted if s else 0),
                 str(s.replies_pending if s else 0),
                 str(s.replies_failed if s else 0),
+                str(s.undeliverable if s else 0),
             ]
         )
         if confirmed > event.capacity:
-            warnings.append(f"warning: {event.id} has {confirmed} confirmed but capacity {event.capacity}")
+            warnings.append(
+                f"warning: {event.id} has {confirmed} confirmed but capacity {event.capacity} "
+                "(lowering the capacity un-confirms nobody; it only stops new confirmations)"
+            )
         if s and s.replies_failed:
             warnings.append(f"warning: {event.id}: {s.replies_failed} reply(ies) failed permanently")
-    header = ["event", "capacity", "confirmed", "free", "waitlisted", "replies pending", "replies failed"]
+        if s and s.undeliverable:
+            warnings.append(f"warning: {event.id}: {s.undeliverable} registration(s) whose reply bounced")
+    header = [
+        "event",
+        "capacity",
+        "confirmed",
+        "free",
+        "waitlisted",
+        "replies pending",
+        "replies failed",
+        "undeliverable",
+    ]
     out = [_table(header, rows), ""]
     when = _local(last_poll, tz) if last_poll else "never"
     out.append(f"last successful poll: {when}")
+    if paused:
+        out.append(
+            f"SENDING PAUSED since {_local(paused, tz)}: [bot] max_replies_per_hour "
+            f"({config.bot.max_replies_per_hour}) reached; replies wait and resume by themselves"
+        )
     if ledger:
         out.append("messages in the ledger: " + ", ".join(f"{k} {v}" for k, v in sorted(ledger.items())))
     out += warnings
@@ -82,3 +103,25 @@ def inspect_text(db: Database, key: str, tz: tzinfo) -> str:
             for rule, reason in json.loads(e.rule_hits or "[]"):
                 out.append(f"  rule hit:  {rule}: {reason}")
     return "\n".join(out)
+
+
+# What staff should look at in their mail client: the bot left these alone or could not answer.
+TRIAGE_OUTCOMES = ("quarantined", "too-large", "rejected", "machine", "bounce")
+
+
+def triage_text(db: Database, tz: tzinfo) -> str:
+    """Messages quarantined, too large, not answered (machines, limits) or bounced; failed replies."""
+    lines = []
+    with db.transaction() as tx:
+        for e in tx.triage(TRIAGE_OUTCOMES):
+            when = e.internaldate.astimezone(tz).isoformat(timespec="seconds")
+            lines.append(
+                f"{when}  uid {e.uid:<6} {e.outcome:<13} {e.sender or '(no sender)'}  "
+                f"{(e.subject or '')[:60]!r}  -- {e.reason}"
+            )
+        failed = tx.failed_replies()
+        for row in failed:
+            lines.append(f"reply #{row.id} to {row.recipient} ({row.kind}) failed: {row.last_error}")
+    if not lines:
+        return "nothing to triage"
+    return "\n".join(lines)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import string
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import policy
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters.addresses import normalize_address
@@ -18,11 +21,14 @@ from mailbot.core.model import (
     Address,
     Arrival,
     Channel,
-    Classification,
     Decision,
+    Event,
     InboundMessage,
+    Intent,
     Outcome,
+    ReplyStatus,
     RuleContext,
+    Status,
 )
 from mailbot.core.parse import MessageParseError, parse_message
 from mailbot.errors import TemporaryDeliveryError
@@ -38,15 +44,23 @@ from mailbot.ports import (
     batched,
 )
 
+if TYPE_CHECKING:
+    from mailbot.core.bounce import BounceReport
+
 log = logging.getLogger("mailbot")
 
 PROCESSED_KEYWORD = "$MailbotProcessed"
 BODY_BATCH = 100
 OUTBOX_BATCH = 500
 LAST_POLL = "last_successful_poll"
+PAUSED_SINCE = "sending_paused_since"
 SEND_LEASE = timedelta(minutes=2)  # a claimed reply is retried after this if its sender died mid-send
 # Registration mails are marked/moved after the commit; everything else stays exactly as it was.
-_FLAG_OUTCOMES = (Outcome.REGISTERED.value, Outcome.DUPLICATE.value)
+_FLAG_OUTCOMES = tuple(
+    o.value for o in (Outcome.REGISTERED, Outcome.DUPLICATE, Outcome.CANCELLED, Outcome.STATUS)
+)
+# Which outcome names a mail that acted on several events (the most consequential first).
+_OUTCOME_RANK = (Outcome.REGISTERED, Outcome.CANCELLED, Outcome.STATUS, Outcome.DUPLICATE)
 
 
 def mask(address: str | None) -> str:
@@ -82,6 +96,7 @@ class FlushReport:
     failed: int = 0
     deferred: int = 0
     error: str = ""
+    paused: bool = False  # the hourly reply limit is reached
 
 
 class Desk:
@@ -98,8 +113,10 @@ class Desk:
         new_message_id: IdFactory,
         templates: Mapping[str, str],
         stop: threading.Event | None = None,
+        read_bounce: Callable[[bytes], BounceReport | None] | None = None,
     ) -> None:
         self.config = config
+        self.read_bounce = read_bounce
         self.db = db
         self.mailbox_factory = mailbox_factory
         self.mailer = mailer
@@ -128,6 +145,7 @@ class Desk:
         report = PassReport()
         with self.db.transaction() as tx:
             tx.sync_events(self.config.events)
+        self.promote_all()
         mailbox = self.mailbox_factory()
         try:
             info = mailbox.select(self.config.imap.folder)
@@ -233,8 +251,10 @@ class Desk:
         outcome: Outcome,
         reason: str,
         hits: Sequence[tuple[str, str]],
+        intent: Intent | None = None,
     ) -> int:
         return tx.add_ledger(
+            intent=intent.value if intent else None,
             folder=arrival.folder,
             uidvalidity=arrival.uidvalidity,
             uid=arrival.uid,
@@ -265,11 +285,13 @@ class Desk:
         verdict = chain.classify(msg, self.rule_context, self.keywords)
         hits = tuple((h.rule, h.reason) for h in verdict.hits)
         if verdict.machine is not None:
-            self._record(arrival, msg, Outcome.MACHINE, verdict.machine.reason, hits)
-            log.info("uid %s not answered (machine): %s", arrival.uid, verdict.machine.reason)
-            return Outcome.MACHINE
-        if not verdict.event_ids:
-            self._record(arrival, msg, Outcome.NOT_REGISTRATION, "no keyword", hits)
+            return self._machine(arrival, raw, msg, verdict.machine.reason, hits)
+        event_ids = verdict.event_ids
+        if not event_ids and verdict.our_references and verdict.intent is not None:
+            with self.db.transaction() as tx:  # "Abmeldung" in a reply to our mail: the event it was about
+                event_ids = tuple(e for e in tx.events_of_replies(verdict.our_references) if e in self.events)
+        if verdict.intent is None or not event_ids:
+            self._record(arrival, msg, Outcome.NOT_REGISTRATION, "not the desk's business", hits)
             return Outcome.NOT_REGISTRATION
         normalized = normalize_address(msg.sender.address) if msg.sender else None
         if msg.sender is None or normalized is None:
@@ -277,59 +299,142 @@ class Desk:
             log.warning("uid %s keyword mail without a valid sender address: not answered", arrival.uid)
             return Outcome.REJECTED
         sender = Address(msg.sender.name, msg.sender.address)
-        return self._book(arrival, msg=msg, verdict=verdict, sender=sender, normalized=normalized, hits=hits)
+        return self._act(
+            arrival,
+            msg=msg,
+            intent=verdict.intent,
+            event_ids=event_ids,
+            sender=sender,
+            normalized=normalized,
+            hits=hits,
+        )
 
-    def _book(
+    def _machine(
+        self, arrival: Arrival, raw: bytes, msg: InboundMessage, reason: str, hits: Sequence[tuple[str, str]]
+    ) -> Outcome:
+        """Never answered (RFC 3834); a bounce of one of our replies marks that reply undeliverable."""
+        report = self.read_bounce(raw) if self.read_bounce is not None else None
+        if report is not None and report.permanent:
+            with self.db.transaction() as tx:
+                outbox_id = tx.find_reply(report.our_message_ids, report.failed_recipients)
+                if outbox_id is not None:
+                    recipient = tx.mark_bounced(outbox_id, self.clock())
+                    why = f"bounce of our reply to {mask(recipient)}: {report.diagnostic}"[:500]
+                    self._ledger(tx, arrival, msg=msg, outcome=Outcome.BOUNCE, reason=why, hits=hits)
+                    log.warning("uid %s %s", arrival.uid, why)
+                    return Outcome.BOUNCE
+        self._record(arrival, msg, Outcome.MACHINE, reason, hits)
+        log.info("uid %s not answered (machine): %s", arrival.uid, reason)
+        return Outcome.MACHINE
+
+    def _act(
         self,
         arrival: Arrival,
         *,
         msg: InboundMessage,
-        verdict: Classification,
+        intent: Intent,
+        event_ids: Sequence[str],
         sender: Address,
         normalized: str,
         hits: Sequence[tuple[str, str]],
     ) -> Outcome:
-        """Ledger row, registrations and replies: one transaction (invariant 5)."""
+        """Ledger row, registration changes, promotions and replies: one transaction (invariant 5)."""
         now = self.clock()
-        outcome = Outcome.DUPLICATE
+        found: list[Outcome] = []
+        reasons = []
         with self.db.transaction() as tx:
-            for event_id in sorted(verdict.event_ids):
+            for event_id in sorted(event_ids):
                 tx.lock_event(event_id)  # serialise seat allocation per event (and take it before the ledger)
-            ledger_id = self._ledger(tx, arrival, msg=msg, outcome=Outcome.DUPLICATE, reason="", hits=hits)
-            reasons = []
-            for event_id in verdict.event_ids:
+            ledger_id = self._ledger(
+                tx, arrival, msg=msg, outcome=Outcome.DUPLICATE, reason="", hits=hits, intent=intent
+            )
+            for event_id in event_ids:
                 event = self.events[event_id]
-                decision = booking.decide(event, tx.counts(event_id), tx.existing(event_id, normalized))
+                existing = tx.existing(event_id, normalized)
                 registration_id = None
-                if decision.new_registration:
-                    outcome = Outcome.REGISTERED
-                    registration_id = tx.add_registration(
-                        event_id=event_id,
-                        position=decision.position,
-                        status=decision.status,
-                        name=sender.name,
-                        email=sender.address,
-                        email_normalized=normalized,
-                        channel=Channel.EMAIL.value,
-                        received_at=arrival.internaldate,
-                        ledger_id=ledger_id,
-                        message_id=msg.message_id,
-                        now=now,
-                    )
-                reasons.append(f"{event_id}: {decision.reply.value}")
-                self._queue_reply(
+                if intent is Intent.CANCEL:
+                    decision = booking.cancel(existing)
+                    found.append(Outcome.CANCELLED)
+                    if decision.reply is ReplyStatus.CANCELLED:
+                        registration_id = tx.cancel(event_id, normalized, now)
+                elif intent is Intent.STATUS:
+                    decision = booking.status(existing)
+                    found.append(Outcome.STATUS)
+                else:
+                    decision = booking.decide(event, tx.counts(event_id), existing)
+                    found.append(Outcome.REGISTERED if decision.new_registration else Outcome.DUPLICATE)
+                    if decision.new_registration:
+                        assert decision.status is not None
+                        registration_id = tx.add_registration(
+                            event_id=event_id,
+                            position=decision.position,
+                            status=decision.status,
+                            name=sender.name,
+                            email=sender.address,
+                            email_normalized=normalized,
+                            channel=Channel.EMAIL.value,
+                            received_at=arrival.internaldate,
+                            ledger_id=ledger_id,
+                            message_id=msg.message_id,
+                            now=now,
+                        )
+                sent = self._queue_reply(
                     tx,
                     msg=msg,
                     recipient=sender,
+                    normalized=normalized,
                     event_id=event_id,
                     decision=decision,
                     registration_id=registration_id,
                     ledger_id=ledger_id,
                     now=now,
                 )
+                reasons.append(f"{event_id}: {decision.reply.value}{sent}")
+                if intent is Intent.CANCEL:
+                    reasons += self._promote(tx, event, now)
+            outcome = min(found, key=_OUTCOME_RANK.index)
             tx.set_ledger_outcome(ledger_id, outcome.value, "; ".join(reasons))
         log.info("uid %s from %s: %s", arrival.uid, mask(sender.address), "; ".join(reasons))
         return outcome
+
+    def promote_all(self) -> None:
+        """Fill free seats from the waitlists (after a capacity was raised, or a seat freed elsewhere)."""
+        now = self.clock()
+        for event in self.config.events:
+            with self.db.transaction() as tx:
+                tx.lock_event(event.id)
+                for line in self._promote(tx, event, now):
+                    log.info("%s", line)
+
+    def _promote(self, tx: Tx, event: Event, now: datetime) -> list[str]:
+        """Move the first waitlisted people (strict FIFO) onto free seats, each with a mail; in `tx`."""
+        lines = []
+        for row in tx.waitlist_head(event.id, booking.seats_to_promote(event, tx.counts(event.id), now)):
+            seat = tx.promote(row.id, now)
+            decision = Decision(
+                reply=ReplyStatus.PROMOTED,
+                status=Status.CONFIRMED,
+                new_registration=False,
+                position=row.position,
+                seat=seat,
+            )
+            reply = replies.build_reply(
+                event=event,
+                decision=decision,
+                recipient=Address(row.name, row.email or ""),
+                original_subject=event.title,
+                original_message_id=row.message_id,
+                original_references=(),
+                message_id=self.new_message_id(),
+                now=now,
+                settings=self.reply_settings,
+            )
+            if row.email:
+                self._store_reply(
+                    tx, reply, event_id=event.id, registration_id=row.id, ledger_id=row.ledger_id, now=now
+                )
+            lines.append(f"{event.id}: promoted position {row.position} ({mask(row.email)})")
+        return lines
 
     def _queue_reply(
         self,
@@ -337,13 +442,26 @@ class Desk:
         *,
         msg: InboundMessage,
         recipient: Address,
+        normalized: str,
         event_id: str,
         decision: Decision,
         registration_id: int | None,
         ledger_id: int,
         now: datetime,
-    ) -> None:
-        message_id = self.new_message_id()
+    ) -> str:
+        """Queue the reply, within the per-address daily limit; returns a note for the ledger ('' if sent).
+
+        Past the limit, one last notice goes out, then nothing until the day has passed (no storms).
+        """
+        since = now - timedelta(days=1)
+        limit = self.config.bot.max_replies_per_address_per_day
+        if tx.replies_to(normalized, since, kind=None) >= limit:
+            if tx.replies_to(normalized, since, kind=ReplyStatus.LIMIT.value):
+                return " (reply suppressed: daily limit)"
+            decision = Decision(reply=ReplyStatus.LIMIT, status=None, new_registration=False, position=0)
+            note = " (limit notice instead of the reply)"
+        else:
+            note = ""
         reply = replies.build_reply(
             event=self.events[event_id],
             decision=decision,
@@ -351,77 +469,153 @@ class Desk:
             original_subject=msg.subject,
             original_message_id=msg.message_id,
             original_references=msg.references,
-            message_id=message_id,
+            message_id=self.new_message_id(),
             now=now,
             settings=self.reply_settings,
         )
+        self._store_reply(
+            tx,
+            reply,
+            event_id=event_id,
+            registration_id=registration_id,
+            ledger_id=ledger_id,
+            now=now,
+            normalized=normalized,
+        )
+        return note
+
+    def _store_reply(
+        self,
+        tx: Tx,
+        reply: EmailMessage,
+        *,
+        event_id: str,
+        registration_id: int | None,
+        ledger_id: int | None,
+        now: datetime,
+        normalized: str | None = None,
+    ) -> None:
+        recipient = reply["To"].addresses[0].addr_spec
         tx.add_outbox(
             event_id=event_id,
             registration_id=registration_id,
             ledger_id=ledger_id,
-            kind=decision.reply.value,
+            kind=str(reply["X-Mailbot-Status"]),
             envelope_from=self.config.smtp.sender_address,
-            recipient=recipient.address,
-            message_id=message_id,
+            recipient=recipient,
+            recipient_normalized=normalized or recipient.lower(),
+            message_id=str(reply["Message-ID"]),
             data=reply.as_bytes(policy=policy.SMTP),
             now=now,
         )
 
     # --- the outbox ---------------------------------------------------------------------------------
     def flush_outbox(self) -> FlushReport:
-        """Send every due reply over one connection per batch; mark each as the server answers."""
+        """Send every due reply over one connection per batch; mark each as the server answers.
+
+        At most `[bot] max_replies_per_hour` replies go out per hour: past it sending pauses (nothing is
+        lost, the replies wait), `status` shows it, and the admins get one alert per pause.
+        """
         report = FlushReport()
+        per_hour = self.config.bot.max_replies_per_hour
         while not self.stop.is_set():
             now = self.clock()
             with self.db.transaction() as tx:
-                rows = tx.claim_due_outbox(now, OUTBOX_BATCH, now + SEND_LEASE)
+                sent_last_hour = tx.sent_since(now - timedelta(hours=1))
+                allowed = per_hour - sent_last_hour
+                if allowed <= 0:
+                    pending = tx.pending_replies()
+                    rows = []
+                else:
+                    if tx.get_state(PAUSED_SINCE):
+                        tx.clear_state(PAUSED_SINCE)
+                        log.info("sending resumed")
+                    rows = tx.claim_due_outbox(now, min(OUTBOX_BATCH, allowed), now + SEND_LEASE)
                 mails = [OutgoingMail(r.id, r.envelope_from, r.recipient, r.data) for r in rows]
+            if allowed <= 0:
+                report.paused = True
+                if pending:
+                    self._pause(now, sent_last_hour, pending)
+                break
             if not mails:
                 break
-            attempts = {r.id: r.attempts for r in rows}
-            handled: set[int] = set()
-
-            def record(
-                result: DeliveryResult, attempts: dict[int, int] = attempts, handled: set[int] = handled
-            ) -> None:
-                when = self.clock()
-                with self.db.transaction() as tx:
-                    if result.accepted:
-                        tx.mark_sent(result.outbox_id, when)
-                        report.sent += 1
-                    else:
-                        retry = when + backoff(attempts[result.outbox_id] + 1)
-                        tx.mark_failed(
-                            result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry
-                        )
-                        if result.permanent:
-                            report.failed += 1
-                        else:
-                            report.deferred += 1
-                        log.warning("reply %s refused: %s", result.outbox_id, result.error)
-                handled.add(result.outbox_id)
-
-            try:
-                self.mailer.send_all(mails, record)
-            except TemporaryDeliveryError as exc:
-                report.error = str(exc)
-                when = self.clock()
-                with self.db.transaction() as tx:
-                    for mail in mails:
-                        if mail.outbox_id not in handled:
-                            tx.mark_failed(
-                                mail.outbox_id,
-                                when,
-                                str(exc),
-                                permanent=False,
-                                retry_at=when + backoff(attempts[mail.outbox_id] + 1),
-                            )
-                            report.deferred += 1
-                log.warning("sending paused: %s", exc)
+            if not self._send(mails, {r.id: r.attempts for r in rows}, report):
                 break
             if len(mails) < OUTBOX_BATCH:
                 break
         return report
+
+    def _send(self, mails: Sequence[OutgoingMail], attempts: dict[int, int], report: FlushReport) -> bool:
+        """Send one batch; False when the connection failed (the rest is retried later with backoff)."""
+        handled: set[int] = set()
+
+        def record(result: DeliveryResult) -> None:
+            when = self.clock()
+            with self.db.transaction() as tx:
+                if result.accepted:
+                    tx.mark_sent(result.outbox_id, when)
+                    report.sent += 1
+                else:
+                    retry = when + backoff(attempts[result.outbox_id] + 1)
+                    tx.mark_failed(
+                        result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry
+                    )
+                    if result.permanent:
+                        report.failed += 1
+                    else:
+                        report.deferred += 1
+                    log.warning("reply %s refused: %s", result.outbox_id, result.error)
+            handled.add(result.outbox_id)
+
+        try:
+            self.mailer.send_all(mails, record)
+        except TemporaryDeliveryError as exc:
+            report.error = str(exc)
+            when = self.clock()
+            with self.db.transaction() as tx:
+                for mail in mails:
+                    if mail.outbox_id not in handled:
+                        retry = when + backoff(attempts[mail.outbox_id] + 1)
+                        tx.mark_failed(mail.outbox_id, when, str(exc), permanent=False, retry_at=retry)
+                        report.deferred += 1
+            log.warning("sending paused: %s", exc)
+            return False
+        return True
+
+    def _pause(self, now: datetime, sent: int, pending: int) -> None:
+        """Remember the pause; the first time, tell the admins by mail (outside the limit, once)."""
+        with self.db.transaction() as tx:
+            if tx.get_state(PAUSED_SINCE):
+                return
+            tx.set_state(PAUSED_SINCE, now.isoformat())
+        log.warning(
+            "sending paused: %s replies in the last hour (limit %s), %s waiting",
+            sent,
+            self.config.bot.max_replies_per_hour,
+            pending,
+        )
+        body = string.Template(self.reply_settings.templates["alert-paused"]).safe_substitute(
+            sent=sent, limit=self.config.bot.max_replies_per_hour, pending=pending
+        )
+        alerts = []
+        for number, admin in enumerate(self.config.bot.admin_addresses):
+            alert = replies.build_alert(
+                to=admin,
+                subject="mailbot: Versand pausiert / sending paused",
+                body=body,
+                message_id=self.new_message_id(),
+                now=now,
+                settings=self.reply_settings,
+            )
+            alerts.append(
+                OutgoingMail(
+                    -1 - number, self.config.smtp.sender_address, admin, alert.as_bytes(policy=policy.SMTP)
+                )
+            )
+        try:
+            self.mailer.send_all(alerts, lambda _result: None)
+        except TemporaryDeliveryError as exc:
+            log.warning("alert to the admins not sent: %s", exc)
 
 
 def backoff(attempt: int) -> timedelta:

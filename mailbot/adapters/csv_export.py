@@ -9,7 +9,19 @@ from datetime import datetime, tzinfo
 
 from mailbot.adapters.db import ExportRow
 
-COLUMNS = ("event_id", "position", "status", "name", "email", "received_at", "replied_at", "channel")
+COLUMNS = (
+    "event_id",
+    "position",
+    "status",
+    "name",
+    "email",
+    "received_at",
+    "replied_at",
+    "reply_status",
+    "channel",
+    "cancelled_at",
+    "promoted_at",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -39,7 +51,10 @@ def render_csv(rows: Sequence[ExportRow], tz: tzinfo, delimiter: str = ";") -> s
                 safe_cell(r.email),
                 _time(r.received_at, tz),
                 _time(r.replied_at, tz),
+                r.reply_status,
                 r.channel,
+                _time(r.cancelled_at, tz),
+                _time(r.promoted_at, tz),
             ]
         )
     return out.getvalue()

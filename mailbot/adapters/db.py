@@ -28,6 +28,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -89,6 +91,7 @@ class LedgerRow(Base):
     internaldate: Mapped[datetime] = mapped_column(UTCDateTime)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     outcome: Mapped[str] = mapped_column(String(32), index=True)
+    intent: Mapped[str | None] = mapped_column(String(16))  # register | cancel | status
     reason: Mapped[str] = mapped_column(Text, default="")
     rule_hits: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of [rule, reason]
     sender: Mapped[str | None] = mapped_column(Text)
@@ -127,6 +130,8 @@ class RegistrationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # moved up from the waitlist
+    undeliverable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a reply to it bounced
 
 
 class OutboxRow(Base):
@@ -140,6 +145,7 @@ class OutboxRow(Base):
     kind: Mapped[str] = mapped_column(String(32))  # the X-Mailbot-Status value
     envelope_from: Mapped[str] = mapped_column(Text)
     recipient: Mapped[str] = mapped_column(Text)
+    recipient_normalized: Mapped[str] = mapped_column(String(320), index=True, default="")
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -148,6 +154,7 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a delivery failure report came back
 
 
 class StateRow(Base):
@@ -169,6 +176,7 @@ class EventSummary:
     cancelled: int
     replies_pending: int
     replies_failed: int
+    undeliverable: int = 0
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,9 @@ class ExportRow:
     channel: str
     received_at: datetime
     replied_at: datetime | None
+    reply_status: str  # sent | pending | failed | undeliverable | none
+    cancelled_at: datetime | None
+    promoted_at: datetime | None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:  # noqa: ARG001
@@ -248,26 +259,22 @@ class Tx:
 
     # --- events ---
     def sync_events(self, events: Sequence[Event]) -> None:
-        """Insert or update the configured events."""
+        """Insert or update the configured events (an upsert: two processes may start at once)."""
         for ev in events:
-            row = self.session.get(EventRow, ev.id)
-            if row is None:
-                self.session.add(
-                    EventRow(
-                        id=ev.id,
-                        title=ev.title,
-                        keyword=ev.keyword,
-                        capacity=ev.capacity,
-                        starts_at=ev.starts_at,
-                    )
-                )
-            else:
-                row.title, row.keyword, row.capacity, row.starts_at = (
-                    ev.title,
-                    ev.keyword,
-                    ev.capacity,
-                    ev.starts_at,
-                )
+            values = {
+                "title": ev.title,
+                "keyword": ev.keyword,
+                "capacity": ev.capacity,
+                "starts_at": ev.starts_at,
+            }
+            self._upsert(EventRow, {"id": ev.id}, values)
+
+    def _upsert(self, model: type[Base], key: dict[str, Any], values: dict[str, Any]) -> None:
+        """INSERT ... ON CONFLICT DO UPDATE, in the dialect's own syntax."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(model).values(**key, **values)
+        self.session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=values))
 
     def lock_event(self, event_id: str) -> None:
         """Serialise seat allocation for one event (row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE)."""
@@ -358,6 +365,57 @@ class Tx:
         self.session.flush()
         return row.id
 
+    def cancel(self, event_id: str, email_normalized: str, now: datetime) -> int | None:
+        """Cancel the person's active registration; returns its id (None if there was none)."""
+        row = self._active(event_id, email_normalized)
+        if row is None:
+            return None
+        row.status = Status.CANCELLED.value
+        row.cancelled_at = now
+        return row.id
+
+    def _active(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
+        return self.session.scalars(
+            select(RegistrationRow).where(
+                RegistrationRow.event_id == event_id,
+                RegistrationRow.email_normalized == email_normalized,
+                RegistrationRow.status != Status.CANCELLED.value,
+            )
+        ).first()
+
+    def waitlist_head(self, event_id: str, count: int) -> list[RegistrationRow]:
+        """The first `count` waitlisted registrations in arrival order (strict FIFO)."""
+        if count <= 0:
+            return []
+        return list(
+            self.session.scalars(
+                select(RegistrationRow)
+                .where(
+                    RegistrationRow.event_id == event_id, RegistrationRow.status == Status.WAITLISTED.value
+                )
+                .order_by(RegistrationRow.position)
+                .limit(count)
+            )
+        )
+
+    def promote(self, registration_id: int, now: datetime) -> int:
+        """Give a waitlisted registration a seat; returns its seat number among the confirmed."""
+        row = self.session.get(RegistrationRow, registration_id)
+        assert row is not None
+        row.status = Status.CONFIRMED.value
+        row.promoted_at = now
+        self.session.flush()
+        return int(
+            self.session.scalar(
+                select(func.count()).where(
+                    RegistrationRow.event_id == row.event_id,
+                    RegistrationRow.status == Status.CONFIRMED.value,
+                    RegistrationRow.position <= row.position,
+                )
+            )
+            or 0
+        )
+
     # --- ledger ---
     def add_ledger(
         self,
@@ -374,6 +432,7 @@ class Tx:
         sender: str | None,
         subject: str | None,
         now: datetime,
+        intent: str | None = None,
     ) -> int:
         """Record a processed message; raises DuplicateMessageError if it is already recorded."""
         row = LedgerRow(
@@ -386,6 +445,7 @@ class Tx:
             outcome=outcome,
             reason=reason,
             rule_hits=json.dumps([list(h) for h in rule_hits], ensure_ascii=False),
+            intent=intent,
             sender=sender,
             subject=subject,
             processed_at=now,
@@ -458,6 +518,7 @@ class Tx:
         kind: str,
         envelope_from: str,
         recipient: str,
+        recipient_normalized: str,
         message_id: str,
         data: bytes,
         now: datetime,
@@ -470,6 +531,7 @@ class Tx:
             kind=kind,
             envelope_from=envelope_from,
             recipient=recipient,
+            recipient_normalized=recipient_normalized,
             message_id=message_id,
             data=data,
             created_at=now,
@@ -479,6 +541,66 @@ class Tx:
         self.session.add(row)
         self.session.flush()
         return row.id
+
+    def replies_to(self, recipient_normalized: str, since: datetime, *, kind: str | None) -> int:
+        """How many replies (of one kind, or all but limit notices) went or go to an address since then."""
+        query = select(func.count()).where(
+            OutboxRow.recipient_normalized == recipient_normalized, OutboxRow.created_at >= since
+        )
+        query = query.where(OutboxRow.kind == kind) if kind else query.where(OutboxRow.kind != "limit")
+        return int(self.session.scalar(query) or 0)
+
+    def events_of_replies(self, message_ids: Sequence[str]) -> list[str]:
+        """The events our replies with these Message-IDs were about."""
+        rows = self.session.scalars(
+            select(OutboxRow.event_id).where(OutboxRow.message_id.in_(list(message_ids))).distinct()
+        )
+        return [e for e in rows if e is not None]
+
+    def find_reply(self, message_ids: Sequence[str], recipients: Sequence[str]) -> int | None:
+        """Our reply a bounce is about: by its Message-ID, else the latest sent to a failed recipient."""
+        if message_ids:
+            found = self.session.scalar(
+                select(OutboxRow.id).where(OutboxRow.message_id.in_(list(message_ids))).order_by(OutboxRow.id)
+            )
+            if found is not None:
+                return int(found)
+        if recipients:
+            found = self.session.scalar(
+                select(OutboxRow.id)
+                .where(OutboxRow.recipient_normalized.in_([r.lower() for r in recipients]))
+                .where(OutboxRow.sent_at.is_not(None))
+                .order_by(OutboxRow.id.desc())
+            )
+            if found is not None:
+                return int(found)
+        return None
+
+    def mark_bounced(self, outbox_id: int, now: datetime) -> str:
+        """Record a bounce of our reply and flag its registration undeliverable; returns the recipient."""
+        row = self.session.get(OutboxRow, outbox_id)
+        assert row is not None
+        row.bounced_at = row.bounced_at or now
+        if row.registration_id is not None:
+            self.session.execute(
+                update(RegistrationRow)
+                .where(RegistrationRow.id == row.registration_id, RegistrationRow.undeliverable_at.is_(None))
+                .values(undeliverable_at=now)
+            )
+        return row.recipient
+
+    def sent_since(self, since: datetime) -> int:
+        """How many replies the SMTP server accepted since then (for the hourly limit)."""
+        return int(self.session.scalar(select(func.count()).where(OutboxRow.sent_at >= since)) or 0)
+
+    def pending_replies(self) -> int:
+        """Replies waiting to be sent."""
+        return int(
+            self.session.scalar(
+                select(func.count()).where(OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None))
+            )
+            or 0
+        )
 
     def claim_due_outbox(self, now: datetime, limit: int, lease_until: datetime) -> list[OutboxRow]:
         """Claim unsent, not failed replies that are due, oldest first, for one sender.
@@ -534,12 +656,14 @@ class Tx:
 
     # --- state, reports ---
     def set_state(self, key: str, value: str) -> None:
-        """Store a named value."""
+        """Store a named value (an upsert: two processes may write the same key at once)."""
+        self._upsert(StateRow, {"key": key}, {"value": value})
+
+    def clear_state(self, key: str) -> None:
+        """Forget a named value."""
         row = self.session.get(StateRow, key)
-        if row is None:
-            self.session.add(StateRow(key=key, value=value))
-        else:
-            row.value = value
+        if row is not None:
+            self.session.delete(row)
 
     def get_state(self, key: str) -> str | None:
         """A named value, or None."""
@@ -568,9 +692,36 @@ class Tx:
                     cancelled=int(by_status.get(Status.CANCELLED.value, 0)),
                     replies_pending=int(pending or 0),
                     replies_failed=int(failed or 0),
+                    undeliverable=int(
+                        self.session.scalar(
+                            select(func.count()).where(
+                                RegistrationRow.event_id == ev.id,
+                                RegistrationRow.undeliverable_at.is_not(None),
+                            )
+                        )
+                        or 0
+                    ),
                 )
             )
         return result
+
+    def triage(self, outcomes: Sequence[str]) -> list[LedgerRow]:
+        """Ledger rows that need a person: these outcomes, or replies held back by a limit; oldest first."""
+        return list(
+            self.session.scalars(
+                select(LedgerRow)
+                .where(LedgerRow.outcome.in_(list(outcomes)) | LedgerRow.reason.contains("suppressed"))
+                .order_by(LedgerRow.internaldate, LedgerRow.uid)
+            )
+        )
+
+    def failed_replies(self) -> list[OutboxRow]:
+        """Replies the SMTP server refused for good, oldest first."""
+        return list(
+            self.session.scalars(
+                select(OutboxRow).where(OutboxRow.failed_at.is_not(None)).order_by(OutboxRow.id)
+            )
+        )
 
     def ledger_counts(self) -> dict[str, int]:
         """How many messages the ledger holds per outcome."""
@@ -582,10 +733,15 @@ class Tx:
         }
 
     def export_rows(self, event_id: str | None) -> list[ExportRow]:
-        """Registrations in arrival order (per event), for the CSV."""
+        """Registrations in arrival order (per event), with the state of the latest reply, for the CSV."""
         query = select(RegistrationRow).order_by(RegistrationRow.event_id, RegistrationRow.position)
         if event_id is not None:
             query = query.where(RegistrationRow.event_id == event_id)
+        latest: dict[int, OutboxRow] = {}
+        for row in self.session.scalars(
+            select(OutboxRow).where(OutboxRow.registration_id.is_not(None)).order_by(OutboxRow.id)
+        ):
+            latest[row.registration_id or 0] = row
         return [
             ExportRow(
                 event_id=r.event_id,
@@ -596,6 +752,22 @@ class Tx:
                 channel=r.channel,
                 received_at=r.received_at,
                 replied_at=r.replied_at,
+                reply_status=_reply_status(r, latest.get(r.id)),
+                cancelled_at=r.cancelled_at,
+                promoted_at=r.promoted_at,
             )
             for r in self.session.scalars(query)
         ]
+
+
+def _reply_status(registration: RegistrationRow, reply: OutboxRow | None) -> str:
+    """The state of the latest reply about a registration, as admins read it."""
+    if registration.undeliverable_at is not None:
+        return "undeliverable"
+    if reply is None:
+        return "none"
+    if reply.sent_at is not None:
+        return "sent"
+    if reply.failed_at is not None:
+        return "failed"
+    return "pending"

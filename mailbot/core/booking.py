@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from mailbot.core.model import Decision, Event, EventCounts, Existing, ReplyStatus, Status
 
 
@@ -39,3 +41,39 @@ def decide(event: Event, counts: EventCounts, existing: Existing | None) -> Deci
         position=position,
         waitlist_position=counts.waitlisted + 1,
     )
+
+
+def cancel(existing: Existing | None) -> Decision:
+    """Cancel the person's active registration; ``not-registered`` when there is none."""
+    if existing is None or existing.status is Status.CANCELLED:
+        return Decision(reply=ReplyStatus.NOT_REGISTERED, status=None, new_registration=False, position=0)
+    return Decision(
+        reply=ReplyStatus.CANCELLED,
+        status=Status.CANCELLED,
+        new_registration=False,
+        position=existing.position,
+    )
+
+
+def status(existing: Existing | None) -> Decision:
+    """Answer a status query with the current seat or waitlist place; ``not-registered`` without one."""
+    if existing is None or existing.status is Status.CANCELLED:
+        return Decision(reply=ReplyStatus.NOT_REGISTERED, status=None, new_registration=False, position=0)
+    return Decision(
+        reply=ReplyStatus.STATUS,
+        status=existing.status,
+        new_registration=False,
+        position=existing.position,
+        seat=existing.seat,
+        waitlist_position=existing.waitlist_position,
+    )
+
+
+def seats_to_promote(event: Event, counts: EventCounts, now: datetime) -> int:
+    """How many people move up from the waitlist now: free seats, as long as the event hasn't started.
+
+    A capacity lowered below the confirmed count frees nothing (nobody is un-confirmed).
+    """
+    if now >= event.starts_at:
+        return 0
+    return max(0, min(counts.waitlisted, event.capacity - counts.confirmed))

@@ -57,9 +57,7 @@ def classify(msg: InboundMessage, ctx: RuleContext, keywords: Keywords) -> Class
     if not found:
         misses.append("keyword")
     machine = hits[0] if hits and not hits[0].rule.startswith("keyword:") else None
-    ours = tuple(
-        ref for ref in (*msg.in_reply_to, *msg.references) if own_mail.is_own_message_id(ref, ctx)
-    )
+    ours = tuple(ref for ref in (*msg.in_reply_to, *msg.references) if own_mail.is_own_message_id(ref, ctx))
     wanted = None
     if machine is None:
         wanted = intent.detect(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from mailbot.core.keyword import first_lines, normalize
-from mailbot.core.model import Intent, InboundMessage
+from mailbot.core.model import InboundMessage, Intent
 
 _CANCEL = re.compile(
     r"(?<!\w)(abmeldung|abmelden|abgemeldet|stornieren|stornierung|storno|absagen|absage|"
@@ -24,9 +24,9 @@ def words(msg: InboundMessage) -> str:
     return normalize(f"{msg.subject}\n{first_lines(msg.text)}")
 
 
-def detect(msg: InboundMessage, *, keyword_in_body: bool, keyword_in_subject: bool, replies_to_us: bool) -> (
-    Intent | None
-):
+def detect(
+    msg: InboundMessage, *, keyword_in_body: bool, keyword_in_subject: bool, replies_to_us: bool
+) -> Intent | None:
     """The intent of a human mail, or None when it isn't the desk's business.
 
     With the event's keyword (subject or body) any intent counts. In a reply to one of our own mails, cancel

@@ -170,9 +170,9 @@ class Decision:
     """What the desk does with one keyword mail for one event."""
 
     reply: ReplyStatus
-    status: Status  # the registration's status after the decision
+    status: Status | None  # the registration's status after the decision; None: the person has none
     new_registration: bool
-    position: int  # the registration's rank in arrival order
+    position: int  # the registration's rank in arrival order (0: no registration)
     seat: int | None = None
     waitlist_position: int | None = None
 

@@ -63,9 +63,9 @@ class ReplySettings:
 
 
 def template_name(decision: Decision) -> str:
-    """Which template answers a decision: confirmed, waitlisted, duplicate-confirmed, duplicate-waitlisted."""
-    if decision.reply is ReplyStatus.DUPLICATE:
-        return f"duplicate-{decision.status.value}"
+    """Which template answers a decision (duplicate and status answers add the registration's status)."""
+    if decision.reply in (ReplyStatus.DUPLICATE, ReplyStatus.STATUS) and decision.status is not None:
+        return f"{decision.reply.value}-{decision.status.value}"
     return decision.reply.value
 
 
@@ -114,6 +114,7 @@ def render_body(event: Event, decision: Decision, recipient: Address, settings: 
         greeting=_greeting(_one_line(recipient.name), settings.language),
         name=_one_line(recipient.name),
         title=event.title,
+        keyword=event.keyword,
         when=format_when(event, settings.timezone, settings.language),
         seat=decision.seat if decision.seat is not None else "",
         capacity=event.capacity,
@@ -158,6 +159,23 @@ def build_reply(
     msg.set_content(render_body(event, decision, recipient, settings))
     # After set_content(): it drops every Content-* header that was set before it.
     msg["Content-Language"] = settings.language
+    return msg
+
+
+def build_alert(
+    *, to: str, subject: str, body: str, message_id: str, now: datetime, settings: ReplySettings
+) -> EmailMessage:
+    """A notice to an admin: marked auto-generated (RFC 3834 §5) and X-Mailbot-Status: alert."""
+    msg = EmailMessage()
+    msg["From"] = settings.sender
+    msg["To"] = to
+    msg["Subject"] = _one_line(subject)
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Mailbot-Status"] = "alert"
+    msg.set_content(body)
     return msg
 
 

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from importlib import resources
 
-NAMES = ("confirmed", "waitlisted", "duplicate-confirmed", "duplicate-waitlisted")
+NAMES = (
+    "confirmed",
+    "waitlisted",
+    "duplicate-confirmed",
+    "duplicate-waitlisted",
+    "cancelled",
+    "not-registered",
+    "status-confirmed",
+    "status-waitlisted",
+    "promoted",
+    "limit",
+    "alert-paused",
+)
 
 
 def load_templates(language: str) -> dict[str, str]:
