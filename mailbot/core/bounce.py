@@ -86,34 +86,36 @@ def read_bounce(raw: bytes, ctx: RuleContext) -> BounceReport | None:
     """Read a bounce; None for anything else (ordinary mail, read receipts, garbage). Never raises.
 
     1. An RFC 3464 DSN (multipart/report; report-type=delivery-status): recipients and status from the
-       message/delivery-status part, our Message-ID from the returned message or headers.
-    2. Otherwise, a mail that looks like a bounce (daemon sender, null Return-Path, X-Failed-Recipients,
-       a bounce subject) and quotes one of our Message-IDs in its body: recipients are left empty (the
-       adapter reads them with flufl.bounce).
+       message/delivery-status part, our Message-ID from the returned message (or, without one, the text).
+    2. Otherwise, a mail that looks like a bounce (see looks_like_bounce) and quotes one of our
+       Message-IDs in its body: recipients are left empty (the adapter reads them with flufl.bounce).
     """
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-        if _is_dsn(msg):
-            return _read_dsn(msg, raw, ctx)
-        if msg.get_content_type() == "multipart/report":
-            return (
-                None  # a read receipt (RFC 8098) or feedback report quotes our Message-ID, but isn't a bounce
-            )
-        if not looks_like_bounce(msg):
-            return None
-        body = _body_text(raw, msg)
-        ours = _own_ids_in_text(body, ctx)
-        if not ours:
-            return None
-        subject = decode_header_value(str(msg.get("subject", "")))
-        return BounceReport(
-            our_message_ids=ours,
-            failed_recipients=(),
-            permanent=not _DELAY_SUBJECT.search(subject),
-            diagnostic=_smtp_line(body) or subject[:_MAX_DIAGNOSTIC],
-        )
-    except Exception:  # noqa: BLE001 (the email package raises many types on hostile input; a pass must go on)
+        return _read(raw, ctx)
+    except Exception:  # noqa: BLE001 (a safety net only: the tests feed _read hostile bytes without it)
         return None
+
+
+def _read(raw: bytes, ctx: RuleContext) -> BounceReport | None:
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    if _is_dsn(msg):
+        return _read_dsn(msg, raw, ctx)
+    if msg.get_content_type() == "multipart/report":
+        # A read receipt (RFC 8098) or feedback report (RFC 5965) quotes our Message-ID, but isn't a bounce.
+        return None
+    if not looks_like_bounce(msg):
+        return None
+    body = _body_text(raw, msg)
+    ours = _own_ids_in_text(body, ctx)
+    if not ours:
+        return None
+    subject = decode_header_value(str(msg.get("subject", "")))
+    return BounceReport(
+        our_message_ids=ours,
+        failed_recipients=(),
+        permanent=not _DELAY_SUBJECT.search(subject),
+        diagnostic=_smtp_line(body) or subject[:_MAX_DIAGNOSTIC],
+    )
 
 
 def looks_like_bounce(msg: Message) -> bool:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mailbot.core import booking
 from mailbot.core.booking import decide
 from mailbot.core.model import Decision, Event, EventCounts, Existing, ReplyStatus, Status
 
@@ -118,3 +119,61 @@ def test_newcomer_queues_behind_waitlist_even_with_a_free_seat() -> None:
     """While anyone waits, a newcomer is waitlisted behind them even if a seat is free (strict FIFO)."""
     decision = decide(event(30), EventCounts(confirmed=29, waitlisted=2, registrations=31), None)
     assert (decision.reply, decision.waitlist_position, decision.position) == (ReplyStatus.WAITLISTED, 3, 32)
+
+
+def existing(status: Status, position: int = 4, seat: int | None = None, wait: int | None = None) -> Existing:
+    """An active (or cancelled) registration of the asking person."""
+    return Existing(status=status, position=position, seat=seat, waitlist_position=wait)
+
+
+def test_cancel_of_an_active_registration() -> None:
+    """Cancelling an active registration answers 'cancelled' and keeps its position."""
+    decision = booking.cancel(existing(Status.CONFIRMED, seat=3))
+    assert (decision.reply, decision.status, decision.position) == (
+        ReplyStatus.CANCELLED,
+        Status.CANCELLED,
+        4,
+    )
+
+
+@pytest.mark.parametrize("before", [None, existing(Status.CANCELLED)], ids=["none", "already-cancelled"])
+def test_cancel_without_registration_is_not_registered(before: Existing | None) -> None:
+    """Cancel from someone without an active registration answers 'not-registered' and changes nothing."""
+    decision = booking.cancel(before)
+    assert (decision.reply, decision.status, decision.new_registration) == (
+        ReplyStatus.NOT_REGISTERED,
+        None,
+        False,
+    )
+
+
+def test_status_reports_the_current_place() -> None:
+    """A status query answers with the current waitlist place."""
+    decision = booking.status(existing(Status.WAITLISTED, wait=2))
+    assert (decision.reply, decision.status, decision.waitlist_position) == (
+        ReplyStatus.STATUS,
+        Status.WAITLISTED,
+        2,
+    )
+    assert booking.status(None).reply is ReplyStatus.NOT_REGISTERED
+
+
+@pytest.mark.parametrize(
+    ("capacity", "confirmed", "waitlisted", "now_offset_h", "expected"),
+    [
+        (30, 29, 3, -1, 1),  # one seat freed: the head of the waitlist moves up
+        (35, 30, 3, -1, 3),  # capacity raised by 5, only 3 wait
+        (30, 30, 3, -1, 0),  # full
+        (20, 30, 3, -1, 0),  # capacity lowered below the confirmed: nobody moves, nobody is un-confirmed
+        (30, 25, 3, +1, 0),  # the event has started: no promotions
+    ],
+    ids=["one-freed", "raised", "full", "lowered", "started"],
+)
+def test_seats_to_promote(
+    capacity: int, confirmed: int, waitlisted: int, now_offset_h: int, expected: int
+) -> None:
+    """Free seats go to the waitlist before the event starts, never after, never below zero."""
+    ev = event(capacity)
+    now = ev.starts_at + timedelta(hours=now_offset_h)
+    counts = EventCounts(confirmed=confirmed, waitlisted=waitlisted, registrations=confirmed + waitlisted)
+    assert booking.seats_to_promote(ev, counts, now) == expected

@@ -1,0 +1,184 @@
+"""What people write, end to end: cancel, status, replies to our mails, promotions, limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailbot.adapters.embedded import SmtpSink
+from tests.integration.test_desk import invoke, mailbox_state, read_csv
+from tests.servers import Dovecot, ImapAccount
+
+T0 = datetime(2020, 9, 21, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def event_in_the_future(config_file: Path) -> None:
+    """Move the event ahead of the real clock: after an event has started nobody is promoted."""
+    config_file.write_text(config_file.read_text().replace("2020-10-08T", "2099-10-08T"))
+
+
+def mail(n: int, subject: str, body: str = "Hallo", *, in_reply_to: str = "", mid: str = "") -> bytes:
+    """A plain mail from person n."""
+    extra = f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n" if in_reply_to else ""
+    return (
+        f"From: Person {n} <person{n}@example.org>\r\nTo: digitalisierung@castrop-rauxel.de\r\n"
+        f"Subject: {subject}\r\nMessage-ID: <{mid or f'{subject[:5]}-{n}'.replace(' ', '')}@example.org>\r\n"
+        f"{extra}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+def set_capacity(config: Path, capacity: int) -> None:
+    """Rewrite the event's capacity in the config file."""
+    text = config.read_text()
+    start = text.index("capacity = ")
+    end = text.index("\n", start)
+    config.write_text(text[:start] + f"capacity = {capacity}" + text[end:])
+
+
+def statuses(sink: SmtpSink, start: int = 0) -> list[tuple[str, str]]:
+    """(recipient, X-Mailbot-Status) of the replies from index `start` on."""
+    return [(m.rcpt_tos[0], str(m.message()["X-Mailbot-Status"])) for m in sink.messages[start:]]
+
+
+def test_cancel_by_mail_promotes_the_first_waitlisted(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """An 'Abmeldung' frees the seat; the first on the waitlist (FIFO) is promoted and told so."""
+    set_capacity(config_file, 2)
+    dovecot_server.append_many(
+        imap_account.user,
+        [(mail(i, "Digitalisierung 08.10."), T0 + timedelta(minutes=i)) for i in range(4)],
+    )
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert [s for _, s in statuses(smtp_sink)] == ["confirmed", "confirmed", "waitlisted", "waitlisted"]
+
+    dovecot_server.append_many(
+        imap_account.user, [(mail(0, "Abmeldung Digitalisierung 08.10.", "Ich kann leider nicht."), T0)]
+    )
+    code, _, err = invoke(config_file, "run", "--once")
+    assert code == 0, err
+    assert sorted(statuses(smtp_sink, 4)) == [
+        ("person0@example.org", "cancelled"),
+        ("person2@example.org", "promoted"),
+    ]
+    rows = read_csv(invoke(config_file, "export")[1].encode())
+    assert [(r["email"], r["status"]) for r in rows] == [
+        ("person0@example.org", "cancelled"),
+        ("person1@example.org", "confirmed"),
+        ("person2@example.org", "confirmed"),
+        ("person3@example.org", "waitlisted"),
+    ]
+    assert rows[0]["cancelled_at"]
+    assert rows[2]["promoted_at"]
+    assert not rows[3]["promoted_at"]
+
+
+def test_cancel_as_reply_to_our_mail_and_status_query(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """'Abmeldung' answering our confirmation cancels; 'Status' reports; a 'Danke' reply is left alone."""
+    dovecot_server.append_many(imap_account.user, [(mail(1, "Digitalisierung 08.10."), T0)])
+    invoke(config_file, "run", "--once")
+    ours = str(smtp_sink.messages[0].message()["Message-ID"])
+
+    thanks = mail(1, "Re: Digitalisierung 08.10.", "Danke!", in_reply_to=ours, mid="thanks")
+    status = mail(1, "Status Digitalisierung 08.10.", "Habe ich einen Platz?", mid="status")
+    cancel = mail(
+        1,
+        "Re: Digitalisierung 08.10.",
+        "Abmeldung\r\n\r\n> Ihre Teilnahme ist bestätigt",
+        in_reply_to=ours,
+        mid="cancel",
+    )
+    again = mail(1, "Re: Re: Digitalisierung 08.10.", "stornieren", in_reply_to=ours, mid="again")
+    dovecot_server.append_many(
+        imap_account.user,
+        [
+            (thanks, T0 + timedelta(hours=1)),
+            (status, T0 + timedelta(hours=2)),
+            (cancel, T0 + timedelta(hours=3)),
+            (again, T0 + timedelta(hours=4)),
+        ],
+    )
+    code, _, err = invoke(config_file, "run", "--once")
+    assert code == 0, err
+    assert [s for _, s in statuses(smtp_sink, 1)] == ["status", "cancelled", "not-registered"]
+    assert "Platz 1 von 75" in smtp_sink.messages[1].message().get_content()
+    assert mailbox_state(dovecot_server, imap_account)["<thanks@example.org>"] == ()
+
+
+def test_quoted_cancel_word_does_not_cancel(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """'Abmeldung' only in quoted text is no cancellation: the mail is a plain (repeat) registration."""
+    body = "Ich melde mich an.\r\n\r\nAm 20.09.2020 schrieb Stadt:\r\n> Abmeldung bitte per Mail"
+    dovecot_server.append_many(imap_account.user, [(mail(1, "Digitalisierung 08.10.", body), T0)])
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert statuses(smtp_sink) == [("person1@example.org", "confirmed")]
+
+
+def test_per_address_limit_sends_one_notice_then_silence(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """Past max_replies_per_address_per_day, one 'limit' notice goes out, then nothing; triage lists it."""
+    config_file.write_text(
+        config_file.read_text().replace("[bot]\n", "[bot]\nmax_replies_per_address_per_day = 2\n")
+    )
+    dovecot_server.append_many(
+        imap_account.user,
+        [(mail(1, "Digitalisierung 08.10.", mid=f"m{i}"), T0 + timedelta(minutes=i)) for i in range(5)],
+    )
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert [s for _, s in statuses(smtp_sink)] == ["confirmed", "duplicate", "limit"]
+    code, out, _ = invoke(config_file, "triage")
+    assert code == 0
+    assert out.count("reply suppressed: daily limit") == 2
+
+
+def test_hourly_limit_pauses_sending_alerts_admins_once_and_loses_nothing(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """Past max_replies_per_hour sending pauses, status says so, the admin gets one alert; replies wait."""
+    config_file.write_text(
+        config_file.read_text().replace(
+            "[bot]\n", '[bot]\nmax_replies_per_hour = 3\nadmin_addresses = ["it@castrop-rauxel.de"]\n'
+        )
+    )
+    dovecot_server.append_many(
+        imap_account.user, [(mail(i, "Digitalisierung 08.10."), T0 + timedelta(minutes=i)) for i in range(5)]
+    )
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert invoke(config_file, "run", "--once")[0] == 0
+    sent = statuses(smtp_sink)
+    assert [s for _, s in sent].count("confirmed") == 3
+    assert sent.count(("it@castrop-rauxel.de", "alert")) == 1
+    out = invoke(config_file, "status")[1]
+    assert "SENDING PAUSED" in out
+    assert "digitalisierung-2020" in out
+    rows = read_csv(invoke(config_file, "export")[1].encode())
+    assert [r["reply_status"] for r in rows] == ["sent"] * 3 + ["pending"] * 2
+
+
+def test_raising_capacity_promotes_on_next_pass_and_lowering_unconfirms_nobody(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """Capacity 2 -> 3 promotes the first waitlisted; 3 -> 1 keeps everyone confirmed and status warns."""
+    set_capacity(config_file, 2)
+    dovecot_server.append_many(
+        imap_account.user, [(mail(i, "Digitalisierung 08.10."), T0 + timedelta(minutes=i)) for i in range(4)]
+    )
+    invoke(config_file, "run", "--once")
+    set_capacity(config_file, 3)
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert statuses(smtp_sink, 4) == [("person2@example.org", "promoted")]
+
+    set_capacity(config_file, 1)
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert len(smtp_sink.messages) == 5
+    out = invoke(config_file, "status")[1]
+    assert "has 3 confirmed but capacity 1" in out
+    rows = read_csv(invoke(config_file, "export")[1].encode())
+    assert [r["status"] for r in rows] == ["confirmed", "confirmed", "confirmed", "waitlisted"]
