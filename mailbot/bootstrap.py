@@ -6,6 +6,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
+from mailbot.adapters import bounces
 from mailbot.adapters.db import Database
 from mailbot.adapters.imap import ImapMailbox
 from mailbot.adapters.smtp import SmtpMailer
@@ -66,4 +67,5 @@ def build_desk(
         new_message_id=new_message_id,
         templates=load_templates(config.bot.language),
         stop=stop,
+        read_bounce=bounces.read,
     )

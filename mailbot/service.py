@@ -113,7 +113,7 @@ class Desk:
         new_message_id: IdFactory,
         templates: Mapping[str, str],
         stop: threading.Event | None = None,
-        read_bounce: Callable[[bytes], BounceReport | None] | None = None,
+        read_bounce: Callable[[bytes, RuleContext], BounceReport | None] | None = None,
     ) -> None:
         self.config = config
         self.read_bounce = read_bounce
@@ -313,7 +313,7 @@ class Desk:
         self, arrival: Arrival, raw: bytes, msg: InboundMessage, reason: str, hits: Sequence[tuple[str, str]]
     ) -> Outcome:
         """Never answered (RFC 3834); a bounce of one of our replies marks that reply undeliverable."""
-        report = self.read_bounce(raw) if self.read_bounce is not None else None
+        report = self.read_bounce(raw, self.rule_context) if self.read_bounce is not None else None
         if report is not None and report.permanent:
             with self.db.transaction() as tx:
                 outbox_id = tx.find_reply(report.our_message_ids, report.failed_recipients)

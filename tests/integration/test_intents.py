@@ -182,3 +182,44 @@ def test_raising_capacity_promotes_on_next_pass_and_lowering_unconfirms_nobody(
     assert "has 3 confirmed but capacity 1" in out
     rows = read_csv(invoke(config_file, "export")[1].encode())
     assert [r["status"] for r in rows] == ["confirmed", "confirmed", "confirmed", "waitlisted"]
+
+
+def dsn_for(reply_message_id: str, recipient: str) -> bytes:
+    """A Postfix delivery status notification (RFC 3464) returning one of our replies."""
+    return (
+        "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n"
+        "To: digitalisierung@castrop-rauxel.de\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\nMessage-ID: <dsn-1@mx.example.org>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients.\r\n\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: Stadt <digitalisierung@castrop-rauxel.de>\r\nTo: {recipient}\r\n"
+        f"Subject: Re: Digitalisierung 08.10.\r\nMessage-ID: {reply_message_id}\r\n\r\n--B--\r\n"
+    ).encode()
+
+
+def test_bounce_of_our_reply_marks_the_registration_undeliverable(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """A DSN of our confirmation flags the registration undeliverable (status, CSV, triage); the seat stays."""
+    dovecot_server.append_many(imap_account.user, [(mail(1, "Digitalisierung 08.10."), T0)])
+    invoke(config_file, "run", "--once")
+    ours = str(smtp_sink.messages[0].message()["Message-ID"])
+    dovecot_server.append_many(
+        imap_account.user, [(dsn_for(ours, "person1@example.org"), T0 + timedelta(minutes=5))]
+    )
+    code, out, err = invoke(config_file, "run", "--once")
+    assert code == 0, err
+    assert '"bounce": 1' in out
+    assert len(smtp_sink.messages) == 1  # the bounce itself is never answered
+    rows = read_csv(invoke(config_file, "export")[1].encode())
+    assert [(r["status"], r["reply_status"]) for r in rows] == [("confirmed", "undeliverable")]
+    status = invoke(config_file, "status")[1]
+    assert "1 registration(s) whose reply bounced" in status
+    triage = invoke(config_file, "triage")[1]
+    assert "bounce of our reply to p***@example.org" in triage
+    assert mailbox_state(dovecot_server, imap_account)["<dsn-1@mx.example.org>"] == ()
