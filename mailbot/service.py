@@ -54,6 +54,8 @@ BODY_BATCH = 100
 OUTBOX_BATCH = 500
 LAST_POLL = "last_successful_poll"
 PAUSED_SINCE = "sending_paused_since"
+# A bounce naming none of our Message-IDs matches a reply to a failed recipient only if sent this recently.
+BOUNCE_MATCH_WINDOW = timedelta(days=3)
 SEND_LEASE = timedelta(minutes=2)  # a claimed reply is retried after this if its sender died mid-send
 # Registration mails are marked/moved after the commit; everything else stays exactly as it was.
 _FLAG_OUTCOMES = tuple(
@@ -316,7 +318,8 @@ class Desk:
         report = self.read_bounce(raw, self.rule_context) if self.read_bounce is not None else None
         if report is not None and report.permanent:
             with self.db.transaction() as tx:
-                outbox_id = tx.find_reply(report.our_message_ids, report.failed_recipients)
+                recent = self.clock() - BOUNCE_MATCH_WINDOW
+                outbox_id = tx.find_reply(report.our_message_ids, report.failed_recipients, recent)
                 if outbox_id is not None:
                     recipient = tx.mark_bounced(outbox_id, self.clock())
                     why = f"bounce of our reply to {mask(recipient)}: {report.diagnostic}"[:500]

@@ -22,6 +22,7 @@ ADAPTER_LIBRARIES = (
     "apscheduler",
     "click",
     "pymap",
+    "flufl",
 )
 
 

@@ -6,7 +6,9 @@ import dataclasses
 import email
 import email.policy
 import logging
+from collections.abc import Callable
 from email.message import Message
+from typing import TypeVar
 
 from flufl.bounce import all_failures, scan_message
 
@@ -15,16 +17,13 @@ from mailbot.core.model import RuleContext
 from mailbot.core.parse import decode_header_value
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def bounced_addresses(raw: bytes) -> tuple[str, ...]:
     """The addresses flufl.bounce reads as failing for good, lower-case and sorted; () on any error."""
-    try:
-        found = scan_message(_parse(raw))
-    except Exception:  # its detectors are heuristics over hostile text: a pass must go on
-        log.warning("flufl.bounce failed on a message", exc_info=True)
-        return ()
-    return _addresses(found)
+    found = _run(scan_message, raw)
+    return () if found is None else _addresses(found)
 
 
 def read(raw: bytes, ctx: RuleContext) -> BounceReport | None:
@@ -38,45 +37,72 @@ def read(raw: bytes, ctx: RuleContext) -> BounceReport | None:
     Never raises.
     """
     report = read_bounce(raw, ctx)
-    if report is not None and report.failed_recipients:
+    if report is None:
+        return _flufl_only(raw)
+    if report.failed_recipients:
         return report
-    found = _failures(raw, require_bounce=report is None)
+    found = _run(all_failures, raw)
     if found is None:
         return report
-    temporary, permanent, subject = found
-    if report is not None:
-        if not (permanent or temporary):
-            return report
-        return dataclasses.replace(
-            report,
-            failed_recipients=permanent or temporary,
-            permanent=bool(permanent) or (report.permanent and not temporary),
-        )
+    temporary, permanent = _addresses(found[0]), _addresses(found[1])
+    if not (permanent or temporary):
+        return report
+    return dataclasses.replace(
+        report,
+        failed_recipients=permanent or temporary,
+        permanent=bool(permanent) or (report.permanent and not temporary),
+    )
+
+
+def _flufl_only(raw: bytes) -> BounceReport | None:
+    """A bounce of someone else's mail (or one quoting no Message-ID): flufl's permanent failures, if any."""
+    if not _looks_like_bounce(raw):
+        # flufl's heuristics find "failing" addresses in a citizen's pasted bounce text, for one.
+        return None
+    found = _run(all_failures, raw)
+    permanent = _addresses(found[1]) if found is not None else ()
     if not permanent:
         return None  # only warnings (or nothing), and none of ours: nothing to record
-    return BounceReport(our_message_ids=(), failed_recipients=permanent, permanent=True, diagnostic=subject)
+    return BounceReport(
+        our_message_ids=(), failed_recipients=permanent, permanent=True, diagnostic=_subject(raw)
+    )
 
 
-def _failures(raw: bytes, *, require_bounce: bool) -> tuple[tuple[str, ...], tuple[str, ...], str] | None:
-    """(temporary, permanent, subject) as flufl.bounce reads the mail; None when it isn't asked or fails.
+def _run(detect: Callable[[Message], _T], raw: bytes) -> _T | None:
+    """flufl's detectors on the mail; None when they fail on it.
 
-    Without a finding of the core's, flufl is only asked about mail that presents itself as a bounce:
-    its heuristics would find "failing" addresses in a citizen's ordinary mail now and then.
+    They are tried on a compat32 parse first (what flufl is tested with), then on an email.policy.default
+    one: on compat32, a header with raw 8-bit bytes is a Header object, and some detectors call str
+    methods on it (flufl.bounce 6.0.0, sina.py: ``msg.get('from', '').lower()``).
     """
     try:
-        msg = _parse(raw)
-        if require_bounce and not looks_like_bounce(msg):
-            return None
-        temporary, permanent = all_failures(msg)
-        subject = decode_header_value(str(msg.get("subject", "")))
-    except Exception:  # as above: never let a detector stop a pass
+        return detect(email.message_from_bytes(raw, policy=email.policy.compat32))
+    except Exception:  # heuristics over hostile text: a pass must go on
+        log.debug("flufl.bounce failed on a compat32 parse; trying email.policy.default", exc_info=True)
+    try:
+        return detect(email.message_from_bytes(raw, policy=email.policy.default))
+    except Exception:  # as above
         log.warning("flufl.bounce failed on a message", exc_info=True)
-        return None
-    return _addresses(temporary), _addresses(permanent), subject
+    return None
 
 
-def _parse(raw: bytes) -> Message:
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+def _looks_like_bounce(raw: bytes) -> bool:
+    """The core's looks_like_bounce on the raw mail; False when its headers can't be read."""
+    try:
+        return looks_like_bounce(email.message_from_bytes(raw, policy=email.policy.compat32))
+    except Exception:  # as above
+        log.warning("could not read a message's headers", exc_info=True)
+        return False
+
+
+def _subject(raw: bytes) -> str:
+    """The decoded Subject, for admins; "" when it can't be read."""
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        return decode_header_value(str(msg.get("subject", "")))
+    except Exception:  # as above
+        log.warning("could not read a message's subject", exc_info=True)
+        return ""
 
 
 def _addresses(found: frozenset[bytes]) -> tuple[str, ...]:

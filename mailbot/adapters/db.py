@@ -557,19 +557,22 @@ class Tx:
         )
         return [e for e in rows if e is not None]
 
-    def find_reply(self, message_ids: Sequence[str], recipients: Sequence[str]) -> int | None:
-        """Our reply a bounce is about: by its Message-ID, else the latest sent to a failed recipient."""
+    def find_reply(
+        self, message_ids: Sequence[str], recipients: Sequence[str], recent_since: datetime | None = None
+    ) -> int | None:
+        """Our reply a bounce is about: by its Message-ID, else a recent one to a failed recipient."""
         if message_ids:
             found = self.session.scalar(
                 select(OutboxRow.id).where(OutboxRow.message_id.in_(list(message_ids))).order_by(OutboxRow.id)
             )
             if found is not None:
                 return int(found)
-        if recipients:
+        if recipients and recent_since is not None:
+            # No Message-ID of ours in the report: only a reply sent lately to a failed recipient qualifies.
             found = self.session.scalar(
                 select(OutboxRow.id)
                 .where(OutboxRow.recipient_normalized.in_([r.lower() for r in recipients]))
-                .where(OutboxRow.sent_at.is_not(None))
+                .where(OutboxRow.sent_at >= recent_since)
                 .order_by(OutboxRow.id.desc())
             )
             if found is not None:

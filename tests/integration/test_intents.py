@@ -191,7 +191,7 @@ def dsn_for(reply_message_id: str, recipient: str) -> bytes:
         "To: digitalisierung@castrop-rauxel.de\r\nSubject: Undelivered Mail Returned to Sender\r\n"
         "Auto-Submitted: auto-replied\r\nMessage-ID: <dsn-1@mx.example.org>\r\nMIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
-        "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not\r\n"
+        "--B\r\nContent-Type: text/plain\r\n\r\nYour message could not\r\n"
         "be delivered to one or more recipients.\r\n\r\n"
         "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
         f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
@@ -205,7 +205,7 @@ def dsn_for(reply_message_id: str, recipient: str) -> bytes:
 def test_bounce_of_our_reply_marks_the_registration_undeliverable(
     dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
 ) -> None:
-    """A DSN of our confirmation flags the registration undeliverable (status, CSV, triage); the seat stays."""
+    """A DSN of our confirmation flags the registration undeliverable (status, CSV, triage); seat kept."""
     dovecot_server.append_many(imap_account.user, [(mail(1, "Digitalisierung 08.10."), T0)])
     invoke(config_file, "run", "--once")
     ours = str(smtp_sink.messages[0].message()["Message-ID"])
