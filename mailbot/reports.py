@@ -99,6 +99,7 @@ def inspect_text(db: Database, key: str, tz: tzinfo) -> str:
             out.append(f"  arrived:   {e.internaldate.astimezone(tz).isoformat(timespec='seconds')}")
             out.append(f"  processed: {e.processed_at.astimezone(tz).isoformat(timespec='seconds')}")
             out.append(f"  subject:   {e.subject or ''}")
+            out.append(f"  intent:    {e.intent or '-'}")
             out.append(f"  outcome:   {e.outcome}" + (f" ({e.reason})" if e.reason else ""))
             for rule, reason in json.loads(e.rule_hits or "[]"):
                 out.append(f"  rule hit:  {rule}: {reason}")

@@ -284,10 +284,21 @@ class Desk:
             log.warning("uid %s quarantined: %s", arrival.uid, exc)
             return Outcome.QUARANTINED
         parsed.append(msg)
+        return self._handle(arrival, raw, msg)
+
+    def _handle(self, arrival: Arrival, raw: bytes, msg: InboundMessage) -> Outcome:
+        """Classify a parsed message and act on it: machine, not our business, rejected, or an intent."""
         verdict = chain.classify(msg, self.rule_context, self.keywords)
         hits = tuple((h.rule, h.reason) for h in verdict.hits)
         if verdict.machine is not None:
             return self._machine(arrival, raw, msg, verdict.machine.reason, hits)
+        if (
+            verdict.intent is not None
+            and self.read_bounce is not None
+            and self.read_bounce(raw, self.rule_context)
+        ):
+            # A bounce with none of the usual marks, recognised by its body (flufl.bounce): never answer it.
+            return self._machine(arrival, raw, msg, "non-standard bounce (flufl.bounce)", hits)
         event_ids = verdict.event_ids
         if not event_ids and verdict.our_references and verdict.intent is not None:
             with self.db.transaction() as tx:  # "Abmeldung" in a reply to our mail: the event it was about
