@@ -9,9 +9,10 @@ import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.errors import HeaderParseError
 from email.headerregistry import AddressHeader, HeaderRegistry
+from pathlib import Path
 from typing import Any, Final, Literal
 
 from mailbot.core.keyword import compile_keyword
@@ -327,6 +328,22 @@ def _moment(value: object) -> datetime:
     return value
 
 
+_DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+
+
+def _duration(value: object) -> timedelta:
+    """An ISO 8601 duration such as "PT2H", "P1D", "P1DT12H" (weeks, days, hours, minutes, seconds)."""
+    text = _text(value).upper()
+    found = _DURATION.match(text)
+    if not found or text in ("P", "PT") or text.endswith("T"):
+        raise _Invalid('must be an ISO 8601 duration, e.g. "PT2H" (2 hours) or "P1D" (1 day)')
+    weeks, days, hours, minutes, seconds = (int(g or 0) for g in found.groups())
+    result = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if not result:
+        raise _Invalid("must be longer than zero")
+    return result
+
+
 # --- the tables: key -> how to check it, and its default (absent: required) -------------------------------
 
 _REQUIRED: Final = object()
@@ -380,6 +397,14 @@ _EVENT: Final[Mapping[str, _Key]] = {
     "capacity": _Key(_count),
     "starts_at": _Key(_moment),
     "ends_at": _Key(_moment, default=None),
+    "opens_at": _Key(_moment, default=None),
+    "closes_at": _Key(_moment, default=None),
+    "location": _Key(_text, default=""),
+    "access_info": _Key(_text, default=""),
+    "access_info_file": _Key(_text, default=None),
+    "send_access_at": _Key(_moment, default=None),
+    "reminder_before": _Key(_duration, default=None),
+    "templates_dir": _Key(_text, default=None),
 }
 _TABLES: Final[Mapping[str, Mapping[str, _Key]]] = {
     "imap": _IMAP,
@@ -452,6 +477,36 @@ def _keyword_key(keyword: str) -> str:
     return compile_keyword(keyword).pattern
 
 
+def _event(path: str, where: str, values: dict[str, Any]) -> Event:
+    """One event with its cross-key checks; files named in it are relative to the config file."""
+    base = Path(path).parent if not path.startswith("<") else Path.cwd()
+    info_file = values.pop("access_info_file")
+    if info_file is not None:
+        if values["access_info"]:
+            raise ConfigError(
+                path, f"{where} access_info_file", "give access_info or access_info_file, not both"
+            )
+        try:
+            values["access_info"] = (base / info_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                path, f"{where} access_info_file", f"cannot be read ({type(exc).__name__})"
+            ) from None
+    if values["templates_dir"] is not None:
+        folder = base / values["templates_dir"]
+        if not folder.is_dir():
+            raise ConfigError(path, f"{where} templates_dir", "is not a directory")
+        values["templates_dir"] = str(folder)
+    event = Event(**values)
+    if event.ends_at is not None and event.ends_at <= event.starts_at:
+        raise ConfigError(path, f"{where} ends_at", "must be after starts_at")
+    if event.opens_at is not None and event.closes_at is not None and event.closes_at <= event.opens_at:
+        raise ConfigError(path, f"{where} closes_at", "must be after opens_at")
+    if event.send_access_at is not None and not event.access_info:
+        raise ConfigError(path, f"{where} send_access_at", "needs access_info or access_info_file")
+    return event
+
+
 def _events(path: str, data: Mapping[str, object]) -> tuple[Event, ...]:
     if "events" not in data:
         raise ConfigError(path, "[[events]]", "missing (at least one event is required)")
@@ -467,9 +522,7 @@ def _events(path: str, data: Mapping[str, object]) -> tuple[Event, ...]:
         where = f"[[events]] #{number}"  # 1-based, in file order
         if not isinstance(item, dict):
             raise ConfigError(path, where, "must be a table")
-        event = Event(**_read_table(path, where, item, _EVENT))
-        if event.ends_at is not None and event.ends_at <= event.starts_at:
-            raise ConfigError(path, f"{where} ends_at", "must be after starts_at")
+        event = _event(path, where, _read_table(path, where, item, _EVENT))
         if event.id in numbers_by_id:
             raise ConfigError(
                 path, f"{where} id", f'"{event.id}" is already the id of event #{numbers_by_id[event.id]}'

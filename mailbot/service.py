@@ -354,6 +354,7 @@ class Desk:
     ) -> Outcome:
         """Ledger row, registration changes, promotions and replies: one transaction (invariant 5)."""
         now = self.clock()
+        actor = f"mail uid {arrival.uid} from {mask(sender.address)}"
         found: list[Outcome] = []
         reasons = []
         with self.db.transaction() as tx:
@@ -370,7 +371,7 @@ class Desk:
                     decision = booking.cancel(existing)
                     found.append(Outcome.CANCELLED)
                     if decision.reply is ReplyStatus.CANCELLED:
-                        registration_id = tx.cancel(event_id, normalized, now)
+                        registration_id = tx.cancel(event_id, normalized, now, actor)
                 elif intent is Intent.STATUS:
                     decision = booking.status(existing)
                     found.append(Outcome.STATUS)
@@ -391,6 +392,7 @@ class Desk:
                             ledger_id=ledger_id,
                             message_id=msg.message_id,
                             now=now,
+                            actor=actor,
                         )
                 sent = self._queue_reply(
                     tx,

@@ -130,6 +130,9 @@ class RegistrationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    phone: Mapped[str | None] = mapped_column(Text)  # for registrations by phone
+    access_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a mail with the access data queued
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the reminder queued
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # moved up from the waitlist
     undeliverable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a reply to it bounced
 
@@ -155,6 +158,21 @@ class OutboxRow(Base):
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a delivery failure report came back
+
+
+class AuditRow(Base):
+    """One change of a registration: who (mail, admin, phone, system), what, when, old -> new status."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_id: Mapped[str] = mapped_column(String(64), index=True)
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id"), index=True)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))
+    old_status: Mapped[str | None] = mapped_column(String(16))
+    new_status: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class StateRow(Base):
@@ -339,15 +357,17 @@ class Tx:
         position: int,
         status: Status,
         name: str,
-        email: str,
-        email_normalized: str,
+        email: str | None,
+        email_normalized: str | None,
         channel: str,
         received_at: datetime,
         ledger_id: int | None,
         message_id: str | None,
         now: datetime,
+        actor: str,
+        phone: str | None = None,
     ) -> int:
-        """Insert a registration; returns its id."""
+        """Insert a registration (and its audit entry); returns its id."""
         row = RegistrationRow(
             event_id=event_id,
             position=position,
@@ -355,6 +375,7 @@ class Tx:
             name=name,
             email=email,
             email_normalized=email_normalized,
+            phone=phone,
             channel=channel,
             received_at=received_at,
             ledger_id=ledger_id,
@@ -363,16 +384,115 @@ class Tx:
         )
         self.session.add(row)
         self.session.flush()
+        self.audit(
+            row,
+            actor=actor,
+            action="registered",
+            old=None,
+            new=status.value,
+            now=now,
+            detail=f"channel {channel}, position {position}",
+        )
         return row.id
 
-    def cancel(self, event_id: str, email_normalized: str, now: datetime) -> int | None:
+    def cancel(self, event_id: str, email_normalized: str, now: datetime, actor: str) -> int | None:
         """Cancel the person's active registration; returns its id (None if there was none)."""
         row = self._active(event_id, email_normalized)
-        if row is None:
-            return None
+        return None if row is None else self.cancel_row(row, now, actor)
+
+    def cancel_row(self, row: RegistrationRow, now: datetime, actor: str) -> int:
+        """Cancel one registration row (audited); returns its id."""
+        old = row.status
         row.status = Status.CANCELLED.value
         row.cancelled_at = now
+        self.audit(row, actor=actor, action="cancelled", old=old, new=row.status, now=now)
         return row.id
+
+    def audit(
+        self,
+        row: RegistrationRow,
+        *,
+        actor: str,
+        action: str,
+        old: str | None,
+        new: str | None,
+        now: datetime,
+        detail: str = "",
+    ) -> None:
+        """Write one audit entry for a registration."""
+        self.session.add(
+            AuditRow(
+                at=now,
+                event_id=row.event_id,
+                registration_id=row.id,
+                actor=actor,
+                action=action,
+                old_status=old,
+                new_status=new,
+                detail=detail,
+            )
+        )
+
+    def registration(self, registration_id: int) -> RegistrationRow | None:
+        """A registration by id."""
+        return self.session.get(RegistrationRow, registration_id)
+
+    def registrations(self, event_id: str, status: str | None = None) -> list[RegistrationRow]:
+        """An event's registrations in arrival order, optionally of one status."""
+        query = select(RegistrationRow).where(RegistrationRow.event_id == event_id)
+        if status:
+            query = query.where(RegistrationRow.status == status)
+        return list(self.session.scalars(query.order_by(RegistrationRow.position)))
+
+    def active_by_phone(self, event_id: str, phone: str) -> RegistrationRow | None:
+        """The active registration with this phone number (phone registrations without email)."""
+        return self.session.scalars(
+            select(RegistrationRow).where(
+                RegistrationRow.event_id == event_id,
+                RegistrationRow.phone == phone,
+                RegistrationRow.status != Status.CANCELLED.value,
+            )
+        ).first()
+
+    def history(
+        self, event_id: str, email_normalized: str | None = None
+    ) -> list[tuple[AuditRow, RegistrationRow]]:
+        """Audit entries of an event (or of one person in it), oldest first, with their registration."""
+        query = (
+            select(AuditRow, RegistrationRow)
+            .join(RegistrationRow, AuditRow.registration_id == RegistrationRow.id)
+            .where(AuditRow.event_id == event_id)
+        )
+        if email_normalized:
+            query = query.where(RegistrationRow.email_normalized == email_normalized)
+        return [(a, r) for a, r in self.session.execute(query.order_by(AuditRow.id)).tuples()]
+
+    def unserved(self, event_id: str, column: str) -> list[RegistrationRow]:
+        """Confirmed registrations with an address that haven't had this mailing (access or reminder) yet."""
+        attribute = getattr(RegistrationRow, column)
+        return list(
+            self.session.scalars(
+                select(RegistrationRow)
+                .where(
+                    RegistrationRow.event_id == event_id,
+                    RegistrationRow.status == Status.CONFIRMED.value,
+                    RegistrationRow.email.is_not(None),
+                    attribute.is_(None),
+                )
+                .order_by(RegistrationRow.position)
+            )
+        )
+
+    def access_started(self, event_id: str) -> bool:
+        """Whether the access data of the event has gone out to anyone."""
+        return (
+            self.session.scalar(
+                select(func.count()).where(
+                    RegistrationRow.event_id == event_id, RegistrationRow.access_sent_at.is_not(None)
+                )
+            )
+            or 0
+        ) > 0
 
     def _active(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
         return self.session.scalars(
@@ -399,11 +519,20 @@ class Tx:
         )
 
     def promote(self, registration_id: int, now: datetime) -> int:
-        """Give a waitlisted registration a seat; returns its seat number among the confirmed."""
+        """Give a waitlisted registration a seat (audited); returns its seat number among the confirmed."""
         row = self.session.get(RegistrationRow, registration_id)
         assert row is not None
         row.status = Status.CONFIRMED.value
         row.promoted_at = now
+        self.audit(
+            row,
+            actor="system",
+            action="promoted",
+            old=Status.WAITLISTED.value,
+            new=row.status,
+            now=now,
+            detail="a seat became free",
+        )
         self.session.flush()
         return int(
             self.session.scalar(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 class Status(enum.StrEnum):
@@ -25,6 +25,10 @@ class ReplyStatus(enum.StrEnum):
     NOT_REGISTERED = "not-registered"  # cancel or status from someone without a registration
     STATUS = "status"  # answer to a status query
     PROMOTED = "promoted"  # moved up from the waitlist to a seat
+    NOT_OPEN = "not-open"  # registration before the window opens
+    CLOSED = "closed"  # registration after the window closed
+    ACCESS = "access"  # the access data
+    REMINDER = "reminder"  # the reminder before the event
     LIMIT = "limit"  # the one last notice before silence (per-address reply limit)
 
 
@@ -69,6 +73,18 @@ class Event:
     capacity: int
     starts_at: datetime
     ends_at: datetime | None = None
+    opens_at: datetime | None = None  # registrations before this get a "not open yet" answer
+    closes_at: datetime | None = None  # registrations from this on get a "closed" answer
+    location: str = ""  # e.g. "Online (Zoom)", for the calendar entry
+    access_info: str = ""  # the access data (link, meeting ID, passcode) sent to confirmed participants
+    send_access_at: datetime | None = None  # when the access data goes out by itself
+    reminder_before: timedelta | None = None  # a reminder this long before starts_at
+    templates_dir: str | None = None  # reply texts overriding the shipped ones, by file name
+
+    @property
+    def registration_closes(self) -> datetime:
+        """From when registrations are refused: closes_at, else the end (or start) of the event."""
+        return self.closes_at or self.ends_at or self.starts_at
 
 
 @dataclass(frozen=True)
