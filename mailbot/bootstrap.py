@@ -14,7 +14,7 @@ from mailbot.config import Config
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
 from mailbot.ports import Clock, Mailbox
 from mailbot.service import Desk
-from mailbot.templates import load_templates
+from mailbot.templates import load_overrides, load_templates
 
 
 def utc_now() -> datetime:
@@ -68,4 +68,5 @@ def build_desk(
         templates=load_templates(config.bot.language),
         stop=stop,
         read_bounce=bounces.read,
+        event_templates={event.id: load_overrides(event.templates_dir) for event in config.events},
     )

@@ -9,14 +9,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import policy
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters.addresses import normalize_address
 from mailbot.adapters.db import Database, DuplicateMessageError, Tx
 from mailbot.config import Config
-from mailbot.core import booking, chain, replies
+from mailbot.core import booking, chain, ics, replies
 from mailbot.core.model import (
     Address,
     Arrival,
@@ -31,7 +30,7 @@ from mailbot.core.model import (
     Status,
 )
 from mailbot.core.parse import MessageParseError, parse_message
-from mailbot.errors import TemporaryDeliveryError
+from mailbot.errors import MailbotError, TemporaryDeliveryError
 from mailbot.ports import (
     Clock,
     DeliveryResult,
@@ -59,10 +58,25 @@ BOUNCE_MATCH_WINDOW = timedelta(days=3)
 SEND_LEASE = timedelta(minutes=2)  # a claimed reply is retried after this if its sender died mid-send
 # Registration mails are marked/moved after the commit; everything else stays exactly as it was.
 _FLAG_OUTCOMES = tuple(
-    o.value for o in (Outcome.REGISTERED, Outcome.DUPLICATE, Outcome.CANCELLED, Outcome.STATUS)
+    o.value
+    for o in (
+        Outcome.REGISTERED,
+        Outcome.DUPLICATE,
+        Outcome.CANCELLED,
+        Outcome.STATUS,
+        Outcome.OUTSIDE_WINDOW,
+    )
 )
+# Mails that give or confirm a seat carry the event as a calendar entry (RFC 5545).
+_CALENDAR_KINDS = (ReplyStatus.CONFIRMED, ReplyStatus.PROMOTED, ReplyStatus.ACCESS, ReplyStatus.REMINDER)
 # Which outcome names a mail that acted on several events (the most consequential first).
-_OUTCOME_RANK = (Outcome.REGISTERED, Outcome.CANCELLED, Outcome.STATUS, Outcome.DUPLICATE)
+_OUTCOME_RANK = (
+    Outcome.REGISTERED,
+    Outcome.CANCELLED,
+    Outcome.STATUS,
+    Outcome.DUPLICATE,
+    Outcome.OUTSIDE_WINDOW,
+)
 
 
 def mask(address: str | None) -> str:
@@ -116,6 +130,7 @@ class Desk:
         templates: Mapping[str, str],
         stop: threading.Event | None = None,
         read_bounce: Callable[[bytes, RuleContext], BounceReport | None] | None = None,
+        event_templates: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.config = config
         self.read_bounce = read_bounce
@@ -135,6 +150,16 @@ class Desk:
         self.reply_settings = replies.ReplySettings(
             sender=config.smtp.sender, timezone=self.tz, language=config.bot.language, templates=templates
         )
+        overrides = event_templates or {}
+        self.settings = {
+            ev.id: replies.ReplySettings(
+                sender=config.smtp.sender,
+                timezone=self.tz,
+                language=config.bot.language,
+                templates={**templates, **overrides.get(ev.id, {})},
+            )
+            for ev in config.events
+        }
 
     # --- the pass ---------------------------------------------------------------------------------
     def run_once(self) -> tuple[PassReport, FlushReport]:
@@ -148,6 +173,7 @@ class Desk:
         with self.db.transaction() as tx:
             tx.sync_events(self.config.events)
         self.promote_all()
+        self.scheduled_mailings()
         mailbox = self.mailbox_factory()
         try:
             info = mailbox.select(self.config.imap.folder)
@@ -375,6 +401,9 @@ class Desk:
                 elif intent is Intent.STATUS:
                     decision = booking.status(existing)
                     found.append(Outcome.STATUS)
+                elif refused := booking.outside_window(event, existing, arrival.internaldate):
+                    decision = refused
+                    found.append(Outcome.OUTSIDE_WINDOW)
                 else:
                     decision = booking.decide(event, tx.counts(event_id), existing)
                     found.append(Outcome.REGISTERED if decision.new_registration else Outcome.DUPLICATE)
@@ -434,23 +463,31 @@ class Desk:
                 position=row.position,
                 seat=seat,
             )
-            reply = replies.build_reply(
-                event=event,
-                decision=decision,
-                recipient=Address(row.name, row.email or ""),
-                original_subject=event.title,
-                original_message_id=row.message_id,
-                original_references=(),
-                message_id=self.new_message_id(),
-                now=now,
-                settings=self.reply_settings,
-            )
             if row.email:
-                self._store_reply(
-                    tx, reply, event_id=event.id, registration_id=row.id, ledger_id=row.ledger_id, now=now
+                self._compose(
+                    tx,
+                    event=event,
+                    decision=decision,
+                    recipient=Address(row.name, row.email),
+                    registration_id=row.id,
+                    ledger_id=row.ledger_id,
+                    now=now,
+                    original_message_id=row.message_id,
+                    subject=self._subject(event, decision),
                 )
             lines.append(f"{event.id}: promoted position {row.position} ({mask(row.email)})")
         return lines
+
+    def _subject(self, event: Event, decision: Decision) -> str:
+        """The subject of a mail that answers no mail (promotion, access data, reminder, phone booking)."""
+        en = self.config.bot.language == "en"
+        words = {
+            ReplyStatus.PROMOTED: ("Ihr Platz ist bestätigt", "Your seat is confirmed"),
+            ReplyStatus.ACCESS: ("Zugangsdaten", "Access details"),
+            ReplyStatus.REMINDER: ("Erinnerung", "Reminder"),
+            ReplyStatus.CANCELLED: ("Abmeldung bestätigt", "Cancellation confirmed"),
+        }.get(decision.reply, ("Ihre Anmeldung", "Your registration"))
+        return f"{words[1] if en else words[0]}: {event.title}"
 
     def _queue_reply(
         self,
@@ -471,62 +508,268 @@ class Desk:
         """
         since = now - timedelta(days=1)
         limit = self.config.bot.max_replies_per_address_per_day
+        note = ""
         if tx.replies_to(normalized, since, kind=None) >= limit:
             if tx.replies_to(normalized, since, kind=ReplyStatus.LIMIT.value):
                 return " (reply suppressed: daily limit)"
             decision = Decision(reply=ReplyStatus.LIMIT, status=None, new_registration=False, position=0)
             note = " (limit notice instead of the reply)"
-        else:
-            note = ""
-        reply = replies.build_reply(
+        self._compose(
+            tx,
             event=self.events[event_id],
             decision=decision,
             recipient=recipient,
-            original_subject=msg.subject,
-            original_message_id=msg.message_id,
-            original_references=msg.references,
-            message_id=self.new_message_id(),
-            now=now,
-            settings=self.reply_settings,
-        )
-        self._store_reply(
-            tx,
-            reply,
-            event_id=event_id,
             registration_id=registration_id,
             ledger_id=ledger_id,
             now=now,
             normalized=normalized,
+            original_subject=msg.subject,
+            original_message_id=msg.message_id,
+            original_references=msg.references,
         )
         return note
 
-    def _store_reply(
+    def _compose(
         self,
         tx: Tx,
-        reply: EmailMessage,
         *,
-        event_id: str,
+        event: Event,
+        decision: Decision,
+        recipient: Address,
         registration_id: int | None,
         ledger_id: int | None,
         now: datetime,
         normalized: str | None = None,
+        original_subject: str = "",
+        original_message_id: str | None = None,
+        original_references: tuple[str, ...] = (),
+        subject: str | None = None,
     ) -> None:
-        recipient = reply["To"].addresses[0].addr_spec
+        """Build one mail about a registration and queue it in the outbox, in `tx`.
+
+        Access data ride along in confirmations and promotions once they went out for the event, and always in
+        access and reminder mails; those registrations count as served. Seat-giving mails carry an .ics entry.
+        """
+        kind = decision.reply
+        with_access = bool(event.access_info) and (
+            kind in (ReplyStatus.ACCESS, ReplyStatus.REMINDER)
+            or (kind in (ReplyStatus.CONFIRMED, ReplyStatus.PROMOTED) and tx.access_started(event.id))
+        )
+        reply = replies.build_reply(
+            event=event,
+            decision=decision,
+            recipient=recipient,
+            original_subject=original_subject,
+            original_message_id=original_message_id,
+            original_references=original_references,
+            message_id=self.new_message_id(),
+            now=now,
+            settings=self.settings[event.id],
+            subject=subject,
+            with_access=with_access,
+        )
+        if kind in _CALENDAR_KINDS:
+            calendar = ics.event_calendar(
+                event,
+                uid=f"{event.id}-{registration_id or 0}@{self.rule_context.own_domain}",
+                now=now,
+                organizer=self.config.smtp.sender,
+                description=event.access_info,
+                location=event.location,
+            )
+            ics.attach_calendar(reply, calendar)
+        address = reply["To"].addresses[0].addr_spec
         tx.add_outbox(
-            event_id=event_id,
+            event_id=event.id,
             registration_id=registration_id,
             ledger_id=ledger_id,
-            kind=str(reply["X-Mailbot-Status"]),
+            kind=kind.value,
             envelope_from=self.config.smtp.sender_address,
-            recipient=recipient,
-            recipient_normalized=normalized or recipient.lower(),
+            recipient=address,
+            recipient_normalized=normalized or address.lower(),
             message_id=str(reply["Message-ID"]),
             data=reply.as_bytes(policy=policy.SMTP),
             now=now,
         )
+        if registration_id is not None and with_access:
+            tx.mark_served(registration_id, "access_sent_at", now)
+        if registration_id is not None and kind is ReplyStatus.REMINDER:
+            tx.mark_served(registration_id, "reminder_sent_at", now)
+
+    # --- admin and hotline -----------------------------------------------------------------------------
+    def admin_register(
+        self,
+        event_id: str,
+        *,
+        name: str,
+        email: str | None,
+        phone: str | None,
+        received_at: datetime | None,
+        channel: Channel,
+        actor: str,
+        tx: Tx | None = None,
+    ) -> tuple[Decision, int | None]:
+        """Record a registration from the hotline or an admin in arrival order; mail the person if we can.
+
+        The window doesn't apply (staff decide). An email address or phone number that already holds an
+        active registration gets no second one (the decision says duplicate).
+        """
+        if tx is None:
+            with self.db.transaction() as own:
+                return self.admin_register(
+                    event_id,
+                    name=name,
+                    email=email,
+                    phone=phone,
+                    received_at=received_at,
+                    channel=channel,
+                    actor=actor,
+                    tx=own,
+                )
+        event = self.events[event_id]
+        now = self.clock()
+        normalized = normalize_address(email) if email else None
+        if email and normalized is None:
+            raise MailbotError(f"not a valid email address: {email!r}")
+        tx.lock_event(event_id)
+        existing = tx.existing(event_id, normalized) if normalized else None
+        by_phone = tx.active_by_phone(event_id, phone) if phone and not normalized else None
+        if by_phone is not None:
+            return Decision(
+                reply=ReplyStatus.DUPLICATE,
+                status=Status(by_phone.status),
+                new_registration=False,
+                position=by_phone.position,
+            ), by_phone.id
+        decision = booking.decide(event, tx.counts(event_id), existing)
+        registration_id = None
+        if decision.new_registration:
+            assert decision.status is not None
+            registration_id = tx.add_registration(
+                event_id=event_id,
+                position=decision.position,
+                status=decision.status,
+                name=name,
+                email=email,
+                email_normalized=normalized,
+                channel=channel.value,
+                received_at=received_at or now,
+                ledger_id=None,
+                message_id=None,
+                now=now,
+                actor=actor,
+                phone=phone,
+            )
+        if email:
+            self._compose(
+                tx,
+                event=event,
+                decision=decision,
+                recipient=Address(name, email),
+                registration_id=registration_id,
+                ledger_id=None,
+                now=now,
+                normalized=normalized,
+                subject=self._subject(event, decision),
+            )
+        return decision, registration_id
+
+    def admin_cancel(
+        self, event_id: str, *, email: str | None, registration_id: int | None, quiet: bool, actor: str
+    ) -> tuple[Decision, list[str]]:
+        """Cancel a registration by address or id; the waitlist moves up in the same transaction.
+
+        The person gets the usual `cancelled` mail unless `quiet`; promoted people always get theirs.
+        """
+        event = self.events[event_id]
+        now = self.clock()
+        with self.db.transaction() as tx:
+            tx.lock_event(event_id)
+            if registration_id is not None:
+                row = tx.registration(registration_id)
+                if row is not None and row.event_id != event_id:
+                    row = None
+            else:
+                normalized = normalize_address(email or "")
+                if normalized is None:
+                    raise MailbotError(f"not a valid email address: {email!r}")
+                row = tx.active_row(event_id, normalized)
+            if row is None or row.status == Status.CANCELLED.value:
+                return Decision(
+                    reply=ReplyStatus.NOT_REGISTERED, status=None, new_registration=False, position=0
+                ), []
+            tx.cancel_row(row, now, actor)
+            decision = Decision(
+                reply=ReplyStatus.CANCELLED,
+                status=Status.CANCELLED,
+                new_registration=False,
+                position=row.position,
+            )
+            if row.email and not quiet:
+                self._compose(
+                    tx,
+                    event=event,
+                    decision=decision,
+                    recipient=Address(row.name, row.email),
+                    registration_id=row.id,
+                    ledger_id=None,
+                    now=now,
+                    original_message_id=row.message_id,
+                    subject=self._subject(event, decision),
+                )
+            return decision, self._promote(tx, event, now)
+
+    # --- mailings to all participants ---------------------------------------------------------------------
+    def queue_mailing(self, event_id: str, kind: ReplyStatus, *, dry_run: bool = False) -> list[str]:
+        """Queue the access data or the reminder for every confirmed participant not yet served; exactly once.
+
+        One mail per person (never one mail to many), never to the waitlist; returns the recipients.
+        Safe to repeat after a crash: who was served is recorded with the queued mail, in one transaction.
+        """
+        event = self.events[event_id]
+        column = "access_sent_at" if kind is ReplyStatus.ACCESS else "reminder_sent_at"
+        now = self.clock()
+        with self.db.transaction() as tx:
+            tx.lock_event(event_id)
+            rows = tx.unserved(event_id, column)
+            if dry_run:
+                return [r.email or "" for r in rows]
+            for row in rows:
+                decision = Decision(
+                    reply=kind, status=Status.CONFIRMED, new_registration=False, position=row.position
+                )
+                self._compose(
+                    tx,
+                    event=event,
+                    decision=decision,
+                    recipient=Address(row.name, row.email or ""),
+                    registration_id=row.id,
+                    ledger_id=row.ledger_id,
+                    now=now,
+                    original_message_id=row.message_id,
+                    subject=self._subject(event, decision),
+                )
+        if rows:
+            log.info("%s: %s mail(s) '%s' queued", event_id, len(rows), kind.value)
+        return [r.email or "" for r in rows]
+
+    def scheduled_mailings(self) -> None:
+        """Access data at `send_access_at` and reminders at `starts_at - reminder_before`, once each.
+
+        Run by every pass: the database records who was served, so a restart neither skips nor repeats one.
+        """
+        now = self.clock()
+        for event in self.config.events:
+            if event.send_access_at is not None and event.send_access_at <= now < event.starts_at:
+                self.queue_mailing(event.id, ReplyStatus.ACCESS)
+            if (
+                event.reminder_before is not None
+                and event.starts_at - event.reminder_before <= now < event.starts_at
+            ):
+                self.queue_mailing(event.id, ReplyStatus.REMINDER)
 
     # --- the outbox ---------------------------------------------------------------------------------
-    def flush_outbox(self) -> FlushReport:
+    def flush_outbox(self, *, on_sent: Callable[[], None] | None = None, pace: float = 0.0) -> FlushReport:
         """Send every due reply over one connection per batch; mark each as the server answers.
 
         At most `[bot] max_replies_per_hour` replies go out per hour: past it sending pauses (nothing is
@@ -555,14 +798,26 @@ class Desk:
                 break
             if not mails:
                 break
-            if not self._send(mails, {r.id: r.attempts for r in rows}, report):
+            if not self._send(mails, {r.id: r.attempts for r in rows}, report, on_sent=on_sent, pace=pace):
                 break
             if len(mails) < OUTBOX_BATCH:
                 break
         return report
 
-    def _send(self, mails: Sequence[OutgoingMail], attempts: dict[int, int], report: FlushReport) -> bool:
-        """Send one batch; False when the connection failed (the rest is retried later with backoff)."""
+    def _send(
+        self,
+        mails: Sequence[OutgoingMail],
+        attempts: dict[int, int],
+        report: FlushReport,
+        *,
+        on_sent: Callable[[], None] | None,
+        pace: float,
+    ) -> bool:
+        """Send one batch; False when the connection failed (the rest is retried later with backoff).
+
+        `pace` seconds pass between two mails (throttling for `send-access`); `on_sent` ticks a progress bar.
+        Interrupted (Ctrl-C), the unsent mails of the batch are released at once for the next run.
+        """
         handled: set[int] = set()
 
         def record(result: DeliveryResult) -> None:
@@ -582,9 +837,17 @@ class Desk:
                         report.deferred += 1
                     log.warning("reply %s refused: %s", result.outbox_id, result.error)
             handled.add(result.outbox_id)
+            if on_sent is not None:
+                on_sent()
+            if pace:
+                self.stop.wait(pace)
 
         try:
             self.mailer.send_all(mails, record)
+        except (KeyboardInterrupt, SystemExit):
+            with self.db.transaction() as tx:
+                tx.release([m.outbox_id for m in mails if m.outbox_id not in handled], self.clock())
+            raise
         except TemporaryDeliveryError as exc:
             report.error = str(exc)
             when = self.clock()

@@ -483,6 +483,12 @@ class Tx:
             )
         )
 
+    def mark_served(self, registration_id: int, column: str, now: datetime) -> None:
+        """Record that a registration got a mailing (access_sent_at or reminder_sent_at)."""
+        row = self.session.get(RegistrationRow, registration_id)
+        if row is not None and getattr(row, column) is None:
+            setattr(row, column, now)
+
     def access_started(self, event_id: str) -> bool:
         """Whether the access data of the event has gone out to anyone."""
         return (
@@ -493,6 +499,10 @@ class Tx:
             )
             or 0
         ) > 0
+
+    def active_row(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
+        """The person's active registration row for the event, or None."""
+        return self._active(event_id, email_normalized)
 
     def _active(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
         return self.session.scalars(
@@ -757,6 +767,15 @@ class Tx:
         for row in rows:
             row.next_attempt_at = lease_until
         return rows
+
+    def release(self, outbox_ids: Sequence[int], now: datetime) -> None:
+        """Give claimed but unsent replies back: due again right now."""
+        if outbox_ids:
+            self.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(list(outbox_ids)), OutboxRow.sent_at.is_(None))
+                .values(next_attempt_at=now)
+            )
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """The server accepted the reply: never send it again; note the first reply time."""

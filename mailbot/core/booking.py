@@ -77,3 +77,18 @@ def seats_to_promote(event: Event, counts: EventCounts, now: datetime) -> int:
     if now >= event.starts_at:
         return 0
     return max(0, min(counts.waitlisted, event.capacity - counts.confirmed))
+
+
+def outside_window(event: Event, existing: Existing | None, arrived: datetime) -> Decision | None:
+    """A registration that arrived before `opens_at` (not-open) or from the close on (closed); else None.
+
+    The close is `closes_at`, else the end (or start) of the event. Someone already registered gets their
+    usual duplicate answer instead.
+    """
+    if existing is not None and existing.status is not Status.CANCELLED:
+        return None
+    if event.opens_at is not None and arrived < event.opens_at:
+        return Decision(reply=ReplyStatus.NOT_OPEN, status=None, new_registration=False, position=0)
+    if arrived >= event.registration_closes:
+        return Decision(reply=ReplyStatus.CLOSED, status=None, new_registration=False, position=0)
+    return None

@@ -13,11 +13,11 @@ from mailbot.core.model import InboundMessage, Intent
 
 _CANCEL = re.compile(
     r"(?<!\w)(abmeldung|abmelden|abgemeldet|stornieren|stornierung|storno|absagen|absage|"
-    r"(melde|melden)\s+(ich\s+|wir\s+)?(mich|uns)\s+(hiermit\s+|wieder\s+)?ab|"
+    r"(melde|melden)\s+(ich\s+|wir\s+)?(mich|uns)\s+((hiermit|wieder|doch)\s+)*ab|"
     r"sage\s+(ich\s+)?(hiermit\s+)?(leider\s+)?ab|"
-    r"nicht\s+teilnehmen|cancel|cancellation|unsubscribe|withdraw|can'?not\s+attend|can't\s+attend)(?!\w)"
+    r"nicht\s+(teilnehmen|kommen)|cancel|cancellation|unsubscribe|withdraw|can'?not\s+attend|can't\s+attend)(?!\w)"
 )
-_STATUS = re.compile(r"(?<!\w)(status|stand|platz\s*\?|position\s*\?|warteliste\s*\?)")
+_STATUS = re.compile(r"(?<!\w)(status|stand(?!\w)|platz\s*\?|position\s*\?|warteliste\s*\?)")
 
 
 def words(msg: InboundMessage) -> str:

@@ -55,6 +55,7 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"  # keyword mail from an address already registered
     CANCELLED = "cancelled"  # a registration was cancelled (or there was none to cancel)
     STATUS = "status"  # a status query was answered
+    OUTSIDE_WINDOW = "outside-window"  # a registration before the window opened or after it closed
     BOUNCE = "bounce"  # a delivery failure report for one of our replies: recorded, never answered
     NOT_REGISTRATION = "not-registration"  # no keyword: staff's business, left untouched
     MACHINE = "machine"  # auto-reply, bounce, list mail: never answered (RFC 3834)

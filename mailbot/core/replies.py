@@ -91,6 +91,16 @@ def format_when(event: Event, tz: tzinfo, language: str) -> str:
     return f"{weekday}, {start.day} {month} {start.year}, {hours}"
 
 
+def format_moment(moment: datetime, tz: tzinfo, language: str) -> str:
+    """A point in time written out for people, in the desk's time zone."""
+    local = moment.astimezone(tz)
+    lang = language if language in _WEEKDAYS else "de"
+    text = f"{_WEEKDAYS[lang][local.weekday()]}, {local.day}. {_MONTHS[lang][local.month - 1]} {local.year}"
+    if lang == "en":
+        text = text.replace(f"{local.day}. ", f"{local.day} ")
+    return f"{text}, {local:%H:%M}" + (" Uhr" if lang == "de" else "")
+
+
 def _greeting(name: str, language: str) -> str:
     if language == "en":
         return f"Dear {name}," if name else "Hello,"
@@ -107,10 +117,30 @@ def _one_line(text: str) -> str:
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).replace("=?", "= ?").split())
 
 
-def render_body(event: Event, decision: Decision, recipient: Address, settings: ReplySettings) -> str:
-    """The reply text from the template for this decision."""
+def access_block(event: Event, language: str, *, include: bool) -> str:
+    """The access data as a paragraph when included, else the promise that they follow."""
+    if not include:
+        if language == "en":
+            return "You will receive the access details in a separate email before the event.\n"
+        return "Die Zugangsdaten erhalten Sie rechtzeitig vor der Veranstaltung mit einer weiteren E-Mail.\n"
+    if not event.access_info:
+        return ""
+    heading = "Your access details:" if language == "en" else "Ihre Zugangsdaten:"
+    return f"{heading}\n\n{event.access_info.strip()}\n"
+
+
+def render_body(
+    event: Event,
+    decision: Decision,
+    recipient: Address,
+    settings: ReplySettings,
+    *,
+    with_access: bool = False,
+) -> str:
+    """The reply text from the template for this decision; `$access_block` holds the access data if wanted."""
     template = string.Template(settings.templates[template_name(decision)])
-    return template.safe_substitute(
+    text = template.safe_substitute(
+        access_block=access_block(event, settings.language, include=with_access),
         greeting=_greeting(_one_line(recipient.name), settings.language),
         name=_one_line(recipient.name),
         title=event.title,
@@ -120,7 +150,10 @@ def render_body(event: Event, decision: Decision, recipient: Address, settings: 
         capacity=event.capacity,
         waitlist_position=decision.waitlist_position if decision.waitlist_position is not None else "",
         position=decision.position,
+        location=event.location,
+        opens=format_moment(event.opens_at, settings.timezone, settings.language) if event.opens_at else "",
     )
+    return re.sub(r"\n{3,}", "\n\n", text)  # an empty $access_block leaves no gap
 
 
 def build_reply(
@@ -130,6 +163,8 @@ def build_reply(
     recipient: Address,
     original_subject: str,
     original_message_id: str | None,
+    subject: str | None = None,
+    with_access: bool = False,
     original_references: tuple[str, ...],
     message_id: str,
     now: datetime,
@@ -145,7 +180,9 @@ def build_reply(
     msg = EmailMessage()
     msg["From"] = settings.sender
     msg["To"] = HeaderAddress(display_name=_one_line(recipient.name), addr_spec=recipient.address)
-    msg["Subject"] = reply_subject(_one_line(original_subject), event.title)
+    msg["Subject"] = (
+        _one_line(subject) if subject else reply_subject(_one_line(original_subject), event.title)
+    )
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
     if original_message_id:
@@ -156,7 +193,7 @@ def build_reply(
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Mailbot-Status"] = decision.reply.value
     msg["X-Mailbot-Event"] = event.id
-    msg.set_content(render_body(event, decision, recipient, settings))
+    msg.set_content(render_body(event, decision, recipient, settings, with_access=with_access))
     # After set_content(): it drops every Content-* header that was set before it.
     msg["Content-Language"] = settings.language
     return msg
