@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -129,7 +130,7 @@ def run(ctx: click.Context, once: bool) -> None:
 @cli.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Per event: capacity, confirmed, waitlisted, replies pending/failed; last successful poll."""
+    """Every event in a table (capacity, confirmed, free, waitlisted, replies); last poll; warnings."""
     from mailbot.bootstrap import open_database  # noqa: PLC0415
     from mailbot.reports import status_text  # noqa: PLC0415
 
@@ -140,15 +141,28 @@ def status(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--event", "event_id", metavar="ID", help="Only this event.")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout)."
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx"]),
+    default="csv",
+    show_default=True,
+    help="xlsx: an Excel workbook, one sheet per event (needs -o).",
 )
-@click.option("--delimiter", type=click.Choice([";", ","]), default=";", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (default: stdout, csv only; xlsx needs one).",
+)
+@click.option("--delimiter", type=click.Choice([";", ","]), default=";", show_default=True, help="csv only.")
 @click.pass_context
-def export(ctx: click.Context, event_id: str | None, output: Path | None, delimiter: str) -> None:
-    """Registrations as CSV for Excel (UTF-8 with BOM), in arrival order."""
+def export(ctx: click.Context, event_id: str | None, fmt: str, output: Path | None, delimiter: str) -> None:
+    """Registrations for Excel, in arrival order: CSV (UTF-8 with BOM) or an xlsx workbook."""
     from mailbot.adapters.csv_export import encode_for_excel, render_csv  # noqa: PLC0415
     from mailbot.bootstrap import open_database  # noqa: PLC0415
 
+    if fmt == "xlsx" and output is None:
+        _fail("export: --format xlsx needs -o FILE (a workbook is not written to the terminal)", 2)
     config = _config(ctx)
     if event_id is not None and event_id not in {e.id for e in config.events}:
         _fail(f"export: unknown event {event_id!r} (configured: {', '.join(e.id for e in config.events)})", 2)
@@ -157,7 +171,14 @@ def export(ctx: click.Context, event_id: str | None, output: Path | None, delimi
         db = open_database(config)
         with db.transaction() as tx:
             rows = tx.export_rows(event_id)
-        data = encode_for_excel(render_csv(rows, ZoneInfo(config.bot.timezone), delimiter))
+        tz = ZoneInfo(config.bot.timezone)
+        if fmt == "xlsx":
+            from mailbot.adapters.xlsx_export import render_xlsx  # noqa: PLC0415 (openpyxl loads slowly)
+
+            events = [config.event(event_id)] if event_id is not None else list(config.events)
+            data = render_xlsx(rows, events, tz, datetime.now(tz))
+        else:
+            data = encode_for_excel(render_csv(rows, tz, delimiter))
         if output is None:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
@@ -242,6 +263,17 @@ def demo(ctx: click.Context, workdir: Path | None, messages: int) -> None:
     if not ctx.obj.get("verbose"):
         log.setLevel(logging.WARNING)  # the per-message lines would drown the summary; -v shows them
     _guard(lambda: run_demo(workdir, messages))
+
+
+def _register_admin_commands() -> None:
+    """The admin and hotline commands live in cli_admin (they import this module's helpers)."""
+    from mailbot.cli_admin import COMMANDS  # noqa: PLC0415
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_register_admin_commands()
 
 
 def main() -> None:

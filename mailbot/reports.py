@@ -1,4 +1,4 @@
-"""Text reports for admins: the status table and a message's trail through the ledger."""
+"""Text reports for admins: the status table, a message's trail through the ledger, what to triage."""
 
 from __future__ import annotations
 
@@ -6,27 +6,13 @@ import json
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
+from mailbot.adapters.console import render_table
 from mailbot.adapters.db import Database
 from mailbot.config import Config
 from mailbot.service import LAST_POLL, PAUSED_SINCE
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-    lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)),
-        "  ".join("-" * w for w in widths),
-    ]
-    lines += [
-        "  ".join(
-            str(c).rjust(w) if str(c).isdigit() else str(c).ljust(w) for c, w in zip(row, widths, strict=True)
-        )
-        for row in rows
-    ]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def status_text(db: Database, config: Config) -> str:
+def status_text(db: Database, config: Config, *, color: bool | None = None) -> str:
     """Per event: capacity, confirmed, free seats, waitlisted, replies pending/failed; last poll; warnings."""
     tz = ZoneInfo(config.bot.timezone)
     with db.transaction() as tx:
@@ -34,7 +20,7 @@ def status_text(db: Database, config: Config) -> str:
         last_poll = tx.get_state(LAST_POLL)
         paused = tx.get_state(PAUSED_SINCE)
         ledger = tx.ledger_counts()
-    rows = []
+    rows: list[list[str | int]] = []
     warnings = []
     for event in config.events:
         s = summaries.get(event.id)
@@ -42,13 +28,15 @@ def status_text(db: Database, config: Config) -> str:
         rows.append(
             [
                 event.id,
-                str(event.capacity),
-                str(confirmed),
-                str(max(0, event.capacity - confirmed)),
-                str(s.waitlisted if s else 0),
-                str(s.replies_pending if s else 0),
-                str(s.replies_failed if s else 0),
-                str(s.undeliverable if s else 0),
+                event.title,
+                event.starts_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                event.capacity,
+                confirmed,
+                max(0, event.capacity - confirmed),
+                s.waitlisted if s else 0,
+                s.replies_pending if s else 0,
+                s.replies_failed if s else 0,
+                s.undeliverable if s else 0,
             ]
         )
         if confirmed > event.capacity:
@@ -62,6 +50,8 @@ def status_text(db: Database, config: Config) -> str:
             warnings.append(f"warning: {event.id}: {s.undeliverable} registration(s) whose reply bounced")
     header = [
         "event",
+        "title",
+        f"starts ({config.bot.timezone})",
         "capacity",
         "confirmed",
         "free",
@@ -70,7 +60,7 @@ def status_text(db: Database, config: Config) -> str:
         "replies failed",
         "undeliverable",
     ]
-    out = [_table(header, rows), ""]
+    out = [render_table("events", header, rows, color=color), ""]
     when = _local(last_poll, tz) if last_poll else "never"
     out.append(f"last successful poll: {when}")
     if paused:

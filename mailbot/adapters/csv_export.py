@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
+from typing import TypeAlias
 
 from mailbot.adapters.db import ExportRow
 
@@ -15,6 +16,7 @@ COLUMNS = (
     "status",
     "name",
     "email",
+    "phone",
     "received_at",
     "replied_at",
     "reply_status",
@@ -24,6 +26,8 @@ COLUMNS = (
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
+Value: TypeAlias = str | int | datetime | None  # None: an empty cell (e.g. not cancelled)
+
 
 def safe_cell(value: str) -> str:
     """Cells Excel would run as a formula get a leading apostrophe (OWASP CSV injection)."""
@@ -32,8 +36,32 @@ def safe_cell(value: str) -> str:
     return value
 
 
-def _time(value: datetime | None, tz: tzinfo) -> str:
-    return "" if value is None else value.astimezone(tz).isoformat(timespec="seconds")
+def export_values(row: ExportRow) -> tuple[Value, ...]:
+    """One registration's values in COLUMNS order, unformatted (aware datetimes); shared with the xlsx."""
+    return (
+        row.event_id,
+        row.position,
+        row.status,
+        row.name,
+        row.email,
+        getattr(row, "phone", ""),
+        row.received_at,
+        row.replied_at,
+        row.reply_status,
+        row.channel,
+        row.cancelled_at,
+        row.promoted_at,
+    )
+
+
+def _text(value: Value, tz: tzinfo) -> str | int:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat(timespec="seconds")
+    if isinstance(value, str):
+        return safe_cell(value)
+    return value
 
 
 def render_csv(rows: Sequence[ExportRow], tz: tzinfo, delimiter: str = ";") -> str:
@@ -42,21 +70,7 @@ def render_csv(rows: Sequence[ExportRow], tz: tzinfo, delimiter: str = ";") -> s
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(COLUMNS)
     for r in rows:
-        writer.writerow(
-            [
-                safe_cell(r.event_id),
-                r.position,
-                r.status,
-                safe_cell(r.name),
-                safe_cell(r.email),
-                _time(r.received_at, tz),
-                _time(r.replied_at, tz),
-                r.reply_status,
-                r.channel,
-                _time(r.cancelled_at, tz),
-                _time(r.promoted_at, tz),
-            ]
-        )
+        writer.writerow([_text(value, tz) for value in export_values(r)])
     return out.getvalue()
 
 

@@ -17,7 +17,19 @@ _CANCEL = re.compile(
     r"sage\s+(ich\s+)?(hiermit\s+)?(leider\s+)?ab|"
     r"nicht\s+(teilnehmen|kommen)|cancel|cancellation|unsubscribe|withdraw|can'?not\s+attend|can't\s+attend)(?!\w)"
 )
+# Someone who both registers and mentions cancelling ("Kann ich mich später wieder abmelden?") keeps the
+# seat: a wrong registration is easily undone, a wrong cancellation gives the seat away for good.
+_REGISTER = re.compile(
+    r"(?<!\w)((melde|melden)\s+(ich\s+|wir\s+)?(mich|uns)\s+(\w+\s+){0,3}?an(?!\w)|anmelden|"
+    r"(möchte|moechte|würde|wuerde|werde)\s+(\w+\s+){0,3}?teilnehmen|i\s+would\s+like\s+to\s+(register|attend)|"
+    r"please\s+register\s+me)"
+)
 _STATUS = re.compile(r"(?<!\w)(status|stand(?!\w)|platz\s*\?|position\s*\?|warteliste\s*\?)")
+
+
+def _without_negations(text: str) -> str:
+    """Remove "nicht ... teilnehmen/anmelden" phrases, which are cancellations, not registrations."""
+    return re.sub(r"(?<!\w)(nicht|nie|kein\w*)\s+(\w+\s+){0,3}?(teilnehmen|anmelden)", " ", text)
 
 
 def words(msg: InboundMessage) -> str:
@@ -36,7 +48,7 @@ def detect(
     """
     text = words(msg)
     keyword = keyword_in_body or keyword_in_subject
-    if _CANCEL.search(text) and (keyword or replies_to_us):
+    if _CANCEL.search(text) and (keyword or replies_to_us) and not _REGISTER.search(_without_negations(text)):
         return Intent.CANCEL
     if _STATUS.search(text) and (keyword or replies_to_us):
         return Intent.STATUS

@@ -75,13 +75,26 @@ def compile_keyword(keyword: str) -> re.Pattern[str]:
 def own_text(text: str) -> str:
     """The sender's own words: quoted lines ('>') and everything after a quote header removed."""
     kept: list[str] = []
-    for line in text.splitlines():
-        if any(p.match(line) for p in _QUOTE_HEADERS):
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if any(p.match(line) for p in _QUOTE_HEADERS) or _header_block_starts(lines, index):
             break
         if line.lstrip().startswith(">"):
             continue
         kept.append(line)
     return "\n".join(kept)
+
+
+_QUOTED_FROM = re.compile(r"^\s*(von|from):\s*\S", re.IGNORECASE)
+_QUOTED_NEXT = re.compile(r"^\s*(gesendet|sent|datum|date|an|to|betreff|subject):", re.IGNORECASE)
+
+
+def _header_block_starts(lines: list[str], index: int) -> bool:
+    """An Outlook quote header without an address: "Von: Name" followed by "Gesendet:"/"Sent:"/"An:"."""
+    if not _QUOTED_FROM.match(lines[index]):
+        return False
+    following = [line for line in lines[index + 1 : index + 3] if line.strip()]
+    return bool(following) and bool(_QUOTED_NEXT.match(following[0]))
 
 
 def first_lines(text: str, count: int = BODY_LINES) -> str:

@@ -93,8 +93,11 @@ class _HtmlText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._hidden = 0
+        self._pre = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002
+        if tag == "pre":
+            self._pre += 1
         if tag in self._HIDDEN:
             self._hidden += 1
         elif tag in self._BLOCK:
@@ -103,14 +106,18 @@ class _HtmlText(HTMLParser):
             self.parts.append(" ")
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "pre":
+            self._pre = max(0, self._pre - 1)
         if tag in self._HIDDEN:
             self._hidden = max(0, self._hidden - 1)
         elif tag in self._BLOCK:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.parts.append(data)
+        if self._hidden:
+            return
+        # Line breaks in HTML source are just spaces (only <pre> keeps them); blocks make the lines.
+        self.parts.append(data if self._pre else re.sub(r"[ \t\r\n]+", " ", data))
 
 
 def html_to_text(html: str) -> str:

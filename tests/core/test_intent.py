@@ -43,6 +43,17 @@ def message(subject: str, text: str = "") -> InboundMessage:
             Intent.REGISTER,
         ),
         ("Digitalisierung 08.10.", "Gerne!\n> Status: bestätigt", Intent.REGISTER),
+        (
+            "Digitalisierung 08.10.",
+            "Ich melde mich an. Kann ich mich später wieder abmelden?",
+            Intent.REGISTER,
+        ),
+        ("Digitalisierung 08.10.", "Ich kann leider nicht teilnehmen.", Intent.CANCEL),
+        (
+            "Digitalisierung 08.10.",
+            "Danke\nVon: Digitalisierung\nGesendet: Montag\nAbmeldung per Mail",
+            Intent.REGISTER,
+        ),
     ],
 )
 def test_intent_with_keyword(subject: str, text: str, expected: Intent) -> None:

@@ -159,6 +159,36 @@ HITS = [
         mail(body="Guten Tag,\n\nich bin bis zum 12.10. nicht im Büro.\nIch lese meine Mails danach.\n"),
         id="ooo-text",
     ),
+    pytest.param(
+        "auto-reply-text",
+        mail(body="Guten Tag,\nich bin ab dem 28.09.2020 bis einschließlich 11.10.2020 nicht erreichbar.\n"),
+        id="gmx-ich-bin-ab-nicht-erreichbar",
+    ),
+    pytest.param(
+        "auto-reply-text",
+        mail(body="Ich werde ab  28.09.2020 nicht im Büro sein. Ich kehre zurück am 12.10.2020.\n"),
+        id="lotus-notes-ich-werde-ab",
+    ),
+    pytest.param(
+        "auto-reply-text",
+        mail(body="Thank you for your message. I am on annual leave until 12/10/2020.\n"),
+        id="annual-leave",
+    ),
+    pytest.param(
+        "auto-reply-text",
+        mail(
+            subject="Re: Digitalisierung 08.10.",
+            body="Hi. This is the qmail-send program at mx.example.org.\n",
+        ),
+        id="qmail-body",
+    ),
+    pytest.param(
+        "auto-reply-text",
+        mail(
+            subject="away from my mail", body='Your mail regarding "Digitalisierung 08.10." will be read.\n'
+        ),
+        id="unix-vacation-subject",
+    ),
 ]
 
 MISSES = [
@@ -225,6 +255,31 @@ MISSES = [
             )
         ),
         id="forwarding-an-automatic-message",
+    ),
+    pytest.param(
+        "auto-reply-text",
+        mail(body="Hallo,\nich bin vom 01.10. bis 07.10. im Urlaub, melde mich aber jetzt schon an.\n"),
+        id="holiday-dates-but-registers",
+    ),
+    pytest.param(
+        "auto-reply-text",
+        mail(body="Hallo,\nich bin bis 17 Uhr nicht erreichbar, danach gern unter 02305 98765.\n"),
+        id="not-reachable-until-an-hour",
+    ),
+    pytest.param(
+        "auto-reply-text",
+        mail(body="Anmeldung bitte. Ich bin ab 18 Uhr erreichbar.\n"),
+        id="reachable-from-18",
+    ),
+    pytest.param(
+        "auto-reply-text",
+        mail(subject="Ich bin nicht sicher, ob ich angemeldet bin – Digitalisierung 08.10."),
+        id="subject-ich-bin-nicht-sicher",
+    ),
+    pytest.param(
+        "auto-reply-text",
+        mail(body="I will be on vacation until Oct 5, but I would like to register.\n"),
+        id="vacation-but-registers",
     ),
 ]
 

@@ -1,0 +1,288 @@
+"""Admin and hotline commands: add, cancel, list, import, history, send-access."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import click
+
+from mailbot.cli import _config, _fail, _guard
+from mailbot.core.model import Channel, ReplyStatus
+
+if TYPE_CHECKING:
+    from mailbot.service import Desk
+
+
+def _event_id(ctx: click.Context, event_id: str) -> str:
+    config = _config(ctx)
+    if event_id not in {e.id for e in config.events}:
+        _fail(f"unknown event {event_id!r} (configured: {', '.join(e.id for e in config.events)})", 2)
+    return event_id
+
+
+def _moment(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"--received-at {value!r} is not ISO 8601, e.g. 2020-09-21T10:15:00+02:00", 2)
+    if moment.tzinfo is None:
+        _fail(f"--received-at {value!r} needs a UTC offset, e.g. +02:00", 2)
+    return moment
+
+
+def _desk(ctx: click.Context) -> Desk:
+    from mailbot.bootstrap import build_desk  # noqa: PLC0415 (keep `--help` fast)
+
+    return build_desk(_config(ctx))
+
+
+def _flush(desk: Desk, quiet: bool = False) -> None:
+    """Send what was queued now; an unreachable SMTP server only delays it to the bot's next pass."""
+    report = desk.flush_outbox()
+    if report.error and not quiet:
+        click.echo(f"mails queued, not sent yet ({report.error}); `mailbot run` sends them later", err=True)
+
+
+@click.command()
+@click.argument("event_id", metavar="EVENT")
+@click.option("--name", required=True, help="The person's name.")
+@click.option("--email", help="Their address: they get the usual reply mail.")
+@click.option("--phone", help="Their phone number.")
+@click.option("--received-at", help="When the call came in (ISO 8601 with offset; default: now).")
+@click.option("--admin", "as_admin", is_flag=True, help="Record the channel as 'admin' instead of 'phone'.")
+@click.pass_context
+def add(
+    ctx: click.Context,
+    *,
+    event_id: str,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    received_at: str | None,
+    as_admin: bool,
+) -> None:
+    """Record a registration from the hotline (channel phone) in arrival order."""
+    event_id = _event_id(ctx, event_id)
+    if not email and not phone:
+        _fail("add: give --email or --phone (or both)", 2)
+    when = _moment(received_at)
+
+    def act() -> None:
+        desk = _desk(ctx)
+        channel = Channel.ADMIN if as_admin else Channel.PHONE
+        decision, reg_id = desk.admin_register(
+            event_id,
+            name=name,
+            email=email,
+            phone=phone,
+            received_at=when,
+            channel=channel,
+            actor=f"{channel.value} (mailbot add)",
+        )
+        place = (
+            f"seat {decision.seat}"
+            if decision.seat
+            else f"waitlist place {decision.waitlist_position}"
+            if decision.waitlist_position
+            else ""
+        )
+        click.echo(
+            f"{decision.reply.value}: {name} (registration #{reg_id}, position {decision.position}"
+            + (f", {place})" if place else ")")
+        )
+        _flush(desk)
+
+    _guard(act)
+
+
+@click.command()
+@click.argument("event_id", metavar="EVENT")
+@click.option("--email", help="Cancel the registration of this address.")
+@click.option("--id", "registration_id", type=int, help="Cancel registration number N (see `mailbot list`).")
+@click.option("--quiet", is_flag=True, help="Send the person no cancellation mail.")
+@click.pass_context
+def cancel(
+    ctx: click.Context, event_id: str, email: str | None, registration_id: int | None, quiet: bool
+) -> None:
+    """Cancel a registration; the first on the waitlist moves up and is told."""
+    event_id = _event_id(ctx, event_id)
+    if (email is None) == (registration_id is None):
+        _fail("cancel: give exactly one of --email or --id", 2)
+
+    def act() -> None:
+        desk = _desk(ctx)
+        decision, promoted = desk.admin_cancel(
+            event_id,
+            email=email,
+            registration_id=registration_id,
+            quiet=quiet,
+            actor="admin (mailbot cancel)",
+        )
+        if decision.reply is ReplyStatus.NOT_REGISTERED:
+            _fail(f"cancel: no active registration for {email or f'#{registration_id}'} in {event_id}")
+        click.echo(f"cancelled position {decision.position}" + "".join(f"\n{line}" for line in promoted))
+        _flush(desk)
+
+    _guard(act)
+
+
+@click.command("list")
+@click.argument("event_id", metavar="EVENT")
+@click.option(
+    "--status", type=click.Choice(["confirmed", "waitlisted", "cancelled"]), help="Only this status."
+)
+@click.pass_context
+def list_(ctx: click.Context, event_id: str, status: str | None) -> None:
+    """The registrations of an event in arrival order."""
+    from mailbot.adapters.console import render_table  # noqa: PLC0415
+    from mailbot.bootstrap import open_database  # noqa: PLC0415
+
+    config = _config(ctx)
+    event_id = _event_id(ctx, event_id)
+    tz = ZoneInfo(config.bot.timezone)
+
+    def show() -> None:
+        with open_database(config).transaction() as tx:
+            rows = [
+                [
+                    str(r.id),
+                    str(r.position),
+                    r.status,
+                    r.name,
+                    r.email or "",
+                    r.phone or "",
+                    r.channel,
+                    r.received_at.astimezone(tz).isoformat(timespec="seconds"),
+                ]
+                for r in tx.registrations(event_id, status)
+            ]
+        header = ["id", "position", "status", "name", "email", "phone", "channel", "received_at"]
+        click.echo(render_table(f"{event_id}: {len(rows)} registration(s)", header, rows))
+
+    _guard(show)
+
+
+@click.command("import")
+@click.argument("event_id", metavar="EVENT")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def import_(ctx: click.Context, event_id: str, file: Path) -> None:
+    """Import a list typed up from paper (CSV: name;email;phone;received_at); all rows or none."""
+    from mailbot.adapters.csv_import import ImportFileError, read_rows  # noqa: PLC0415
+
+    event_id = _event_id(ctx, event_id)
+    try:
+        rows = read_rows(file)
+    except ImportFileError as exc:
+        _fail(str(exc), 2)
+
+    def act() -> None:
+        desk = _desk(ctx)
+        counts: dict[str, int] = {}
+        with desk.db.transaction() as tx:
+            for row in rows:
+                decision, _ = desk.admin_register(
+                    event_id,
+                    name=row.name,
+                    email=row.email,
+                    phone=row.phone,
+                    received_at=row.received_at,
+                    channel=Channel.ADMIN,
+                    actor=f"import {file.name} line {row.line}",
+                    tx=tx,
+                )
+                counts[decision.reply.value] = counts.get(decision.reply.value, 0) + 1
+        click.echo(
+            f"imported {len(rows)} row(s): " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        )
+        _flush(desk)
+
+    _guard(act)
+
+
+@click.command()
+@click.argument("event_id", metavar="EVENT")
+@click.option("--email", help="Only this person.")
+@click.pass_context
+def history(ctx: click.Context, event_id: str, email: str | None) -> None:
+    """Every change of the event's registrations: who, what, when, old -> new status."""
+    from mailbot.adapters.addresses import normalize_address  # noqa: PLC0415
+    from mailbot.bootstrap import open_database  # noqa: PLC0415
+
+    config = _config(ctx)
+    event_id = _event_id(ctx, event_id)
+    tz = ZoneInfo(config.bot.timezone)
+    normalized = normalize_address(email) if email else None
+    if email and normalized is None:
+        _fail(f"history: not a valid email address: {email!r}", 2)
+
+    def show() -> None:
+        with open_database(config).transaction() as tx:
+            entries = tx.history(event_id, normalized)
+            for audit, reg in entries:
+                who = reg.email or reg.phone or ""
+                when = audit.at.astimezone(tz).isoformat(timespec="seconds")
+                change = f"{audit.action}: {audit.old_status or '-'} -> {audit.new_status or '-'}"
+                click.echo(
+                    f"{when}  #{reg.id} {reg.name} <{who}>  {change}  by {audit.actor}"
+                    + (f"  ({audit.detail})" if audit.detail else "")
+                )
+        if not entries:
+            click.echo("no changes recorded")
+
+    _guard(show)
+
+
+@click.command("send-access")
+@click.argument("event_id", metavar="EVENT")
+@click.option("--dry-run", is_flag=True, help="Only list who would get the access data.")
+@click.option("--per-minute", default=60, show_default=True, help="Throttle: mails per minute (0: no limit).")
+@click.pass_context
+def send_access(ctx: click.Context, event_id: str, dry_run: bool, per_minute: int) -> None:
+    """Send the access data to every confirmed participant exactly once (resumable after Ctrl-C)."""
+    from mailbot.adapters.console import progress  # noqa: PLC0415
+
+    config = _config(ctx)
+    event_id = _event_id(ctx, event_id)
+    if not config.event(event_id).access_info:
+        _fail(f"send-access: event {event_id} has no access_info or access_info_file in the config", 2)
+
+    def act() -> None:
+        desk = _desk(ctx)
+        recipients = desk.queue_mailing(event_id, ReplyStatus.ACCESS, dry_run=dry_run)
+        if dry_run:
+            for address in recipients:
+                click.echo(address)
+            click.echo(f"{len(recipients)} participant(s) would get the access data", err=True)
+            return
+        with desk.db.transaction() as tx:
+            waiting = tx.pending_replies()
+        pace = 60.0 / per_minute if per_minute > 0 else 0.0
+        nothing: tuple[int, ...] = ()  # the bar is advanced by the sender, not by iterating
+        with progress(nothing, waiting, "sending access data") as bar:
+            report = desk.flush_outbox(on_sent=bar.advance, pace=pace)
+        click.echo(
+            f"access data: {len(recipients)} newly queued; sent {report.sent}, "
+            f"deferred {report.deferred}, failed {report.failed}"
+        )
+        if report.error or report.paused:
+            click.echo(
+                "not everything went out yet: run `mailbot send-access` again, or let `mailbot run` "
+                "send the rest",
+                err=True,
+            )
+            sys.exit(1)
+
+    try:
+        _guard(act)
+    except KeyboardInterrupt:
+        _fail("interrupted: run the same command again to send the rest (nobody gets it twice)", 130)
+
+
+COMMANDS = (add, cancel, list_, import_, history, send_access)
