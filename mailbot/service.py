@@ -734,6 +734,8 @@ class Desk:
             rows = tx.unserved(event_id, column)
             if dry_run:
                 return [r.email or "" for r in rows]
+            # An interrupted earlier run: its unsent mails of this kind are due again now (not after a lease).
+            tx.release_kind(event_id, kind.value, now)
             for row in rows:
                 decision = Decision(
                     reply=kind, status=Status.CONFIRMED, new_registration=False, position=row.position

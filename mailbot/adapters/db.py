@@ -206,6 +206,7 @@ class ExportRow:
     status: str
     name: str
     email: str
+    phone: str
     channel: str
     received_at: datetime
     replied_at: datetime | None
@@ -465,7 +466,7 @@ class Tx:
         )
         if email_normalized:
             query = query.where(RegistrationRow.email_normalized == email_normalized)
-        return [(a, r) for a, r in self.session.execute(query.order_by(AuditRow.id)).tuples()]
+        return [(a, r) for a, r in self.session.execute(query.order_by(AuditRow.id)).all()]
 
     def unserved(self, event_id: str, column: str) -> list[RegistrationRow]:
         """Confirmed registrations with an address that haven't had this mailing (access or reminder) yet."""
@@ -777,6 +778,19 @@ class Tx:
                 .values(next_attempt_at=now)
             )
 
+    def release_kind(self, event_id: str, kind: str, now: datetime) -> None:
+        """Make every unsent, not failed mail of one kind for an event due right now."""
+        self.session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.event_id == event_id,
+                OutboxRow.kind == kind,
+                OutboxRow.sent_at.is_(None),
+                OutboxRow.failed_at.is_(None),
+            )
+            .values(next_attempt_at=now)
+        )
+
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """The server accepted the reply: never send it again; note the first reply time."""
         row = self.session.get(OutboxRow, outbox_id)
@@ -900,6 +914,7 @@ class Tx:
                 status=r.status,
                 name=r.name,
                 email=r.email or "",
+                phone=r.phone or "",
                 channel=r.channel,
                 received_at=r.received_at,
                 replied_at=r.replied_at,

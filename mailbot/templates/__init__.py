@@ -31,7 +31,7 @@ def load_templates(language: str) -> dict[str, str]:
 
 
 def load_overrides(folder: str | None) -> dict[str, str]:
-    """Reply templates an event overrides: `NAME.txt` files in its templates_dir (unknown names are ignored)."""
+    """Templates an event overrides: `NAME.txt` files in its templates_dir (other names are ignored)."""
     if folder is None:
         return {}
     found = {}
