@@ -23,9 +23,11 @@ def utc_now() -> datetime:
 
 
 def open_database(config: Config) -> Database:
-    """The configured database, migrated to the newest schema."""
+    """The configured database, migrated to the newest schema, with the configured events in it."""
     db = Database(config.database.url)
     db.migrate()
+    with db.transaction() as tx:
+        tx.sync_events(config.events)
     return db
 
 

@@ -427,3 +427,75 @@ def test_resolve_config_path_prefers_cli_then_env_then_default() -> None:
     assert resolve_config_path("mine.toml", env) == "mine.toml"
     assert resolve_config_path(None, env) == "/etc/mailbot/config.toml"
     assert resolve_config_path(None, {}) == "config.toml"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("PT2H", timedelta(hours=2)),
+        ("P1D", timedelta(days=1)),
+        ("P1DT12H", timedelta(days=1, hours=12)),
+        ("PT30M", timedelta(minutes=30)),
+        ("P1W", timedelta(weeks=1)),
+    ],
+)
+def test_reminder_before_reads_iso_durations(value: str, expected: timedelta) -> None:
+    """reminder_before takes ISO 8601 durations."""
+    config = load_config(_write(VALID + f'reminder_before = "{value}"\n'), env={})
+    assert config.events[0].reminder_before == expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            'reminder_before = "2 hours"\n',
+            "config.toml: [[events]] #1 reminder_before: must be an ISO 8601 "
+            'duration, e.g. "PT2H" (2 hours) or "P1D" (1 day)',
+        ),
+        (
+            'reminder_before = "PT"\n',
+            "config.toml: [[events]] #1 reminder_before: must be an ISO 8601 "
+            'duration, e.g. "PT2H" (2 hours) or "P1D" (1 day)',
+        ),
+        (
+            "send_access_at = 2020-10-07T18:00:00+02:00\n",
+            "config.toml: [[events]] #1 send_access_at: needs access_info or access_info_file",
+        ),
+        (
+            "opens_at = 2020-10-01T00:00:00+02:00\ncloses_at = 2020-09-01T00:00:00+02:00\n",
+            "config.toml: [[events]] #1 closes_at: must be after opens_at",
+        ),
+        (
+            'access_info = "x"\naccess_info_file = "zugang.txt"\n',
+            "config.toml: [[events]] #1 access_info_file: give access_info or access_info_file, not both",
+        ),
+        (
+            'access_info_file = "fehlt.txt"\n',
+            "config.toml: [[events]] #1 access_info_file: cannot be read (FileNotFoundError)",
+        ),
+        ('templates_dir = "fehlt"\n', "config.toml: [[events]] #1 templates_dir: is not a directory"),
+        ('admin_addresses = "it@example.org"\n', None),
+    ],
+    ids=["words", "empty", "access-without-info", "window", "both-access", "missing-file", "templates", "admins"],
+)
+def test_lifecycle_keys_are_checked(extra: str, message: str | None) -> None:
+    """The event's lifecycle keys name the key and the problem when wrong."""
+    if message is None:  # admin_addresses belongs to [bot]
+        text = _edit("[database]", '[bot]\nadmin_addresses = "it@example.org"\n\n[database]')
+        message = 'config.toml: [bot] admin_addresses: must be a list of addresses, e.g. ["it@example.org"]'
+    else:
+        text = VALID + extra
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(text), env={})
+    assert str(caught.value) == message
+
+
+def test_access_info_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
+    """access_info_file is read from next to the config file, wherever mailbot runs."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "zugang.txt").write_text("Zoom: https://zoom.example.org/j/1\n", encoding="utf-8")
+    (folder / "config.toml").write_text(VALID + 'access_info_file = "zugang.txt"\n', encoding="utf-8")
+    config = load_config(folder / "config.toml", env={})
+    assert config.events[0].access_info == "Zoom: https://zoom.example.org/j/1"
