@@ -123,7 +123,10 @@ def run(ctx: click.Context, once: bool) -> None:
             )
 
     log.info("mailbot running: polling %s every %ss", config.imap.folder, config.bot.poll_interval)
-    run_forever(job, config.bot.poll_interval, stop)
+    moments = [e.send_access_at for e in config.events if e.send_access_at] + [
+        e.starts_at - e.reminder_before for e in config.events if e.reminder_before
+    ]
+    run_forever(job, config.bot.poll_interval, stop, moments)
     log.info("mailbot stopped")
 
 

@@ -101,6 +101,9 @@ def run_demo(workdir: Path | None, messages: int = 100) -> None:
             for name in ("From", "To", "Subject", "In-Reply-To", "Auto-Submitted", "X-Mailbot-Status"):
                 click.echo(f"{name}: {msg[name]}")
             click.echo("")
-            click.echo(msg.get_content().rstrip())
+            body = msg.get_body(preferencelist=("plain",))  # a confirmation is multipart with its .ics entry
+            click.echo(body.get_content().rstrip() if body is not None else "(no text part)")
+            for part in msg.iter_attachments():
+                click.echo(f"[attachment: {part.get_filename() or part.get_content_type()}]")
             click.echo("-" * 72)
         db.dispose()

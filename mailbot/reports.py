@@ -51,7 +51,7 @@ def status_text(db: Database, config: Config, *, color: bool | None = None) -> s
     header = [
         "event",
         "title",
-        f"starts ({config.bot.timezone})",
+        "starts",
         "capacity",
         "confirmed",
         "free",
@@ -60,7 +60,7 @@ def status_text(db: Database, config: Config, *, color: bool | None = None) -> s
         "replies failed",
         "undeliverable",
     ]
-    out = [render_table("events", header, rows, color=color), ""]
+    out = [render_table(f"events (times in {config.bot.timezone})", header, rows, color=color), ""]
     when = _local(last_poll, tz) if last_poll else "never"
     out.append(f"last successful poll: {when}")
     if paused:

@@ -477,7 +477,16 @@ def test_reminder_before_reads_iso_durations(value: str, expected: timedelta) ->
         ('templates_dir = "fehlt"\n', "config.toml: [[events]] #1 templates_dir: is not a directory"),
         ('admin_addresses = "it@example.org"\n', None),
     ],
-    ids=["words", "empty", "access-without-info", "window", "both-access", "missing-file", "templates", "admins"],
+    ids=[
+        "words",
+        "empty",
+        "access-without-info",
+        "window",
+        "both-access",
+        "missing-file",
+        "templates",
+        "admins",
+    ],
 )
 def test_lifecycle_keys_are_checked(extra: str, message: str | None) -> None:
     """The event's lifecycle keys name the key and the problem when wrong."""

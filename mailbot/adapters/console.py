@@ -63,9 +63,8 @@ def render_table(
     )
     for i, name in enumerate(header):
         if rows and all(isinstance(row[i], int) for row in rows):
-            table.add_column(
-                Text(name), justify="right"
-            )  # a narrow terminal wraps the header, not the number
+            # Wrappable: a narrow terminal breaks the header ("replies / pending"), never a number.
+            table.add_column(Text(name), justify="right")
         elif i == 0:
             table.add_column(Text(name), no_wrap=True)  # ids are copied from here: never wrap or cut them
         else:

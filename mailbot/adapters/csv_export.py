@@ -44,7 +44,7 @@ def export_values(row: ExportRow) -> tuple[Value, ...]:
         row.status,
         row.name,
         row.email,
-        getattr(row, "phone", ""),
+        row.phone,
         row.received_at,
         row.replied_at,
         row.reply_status,

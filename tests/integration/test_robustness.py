@@ -147,5 +147,5 @@ def test_export_escapes_formulas_and_supports_comma(
     code, out, _ = invoke(config_file, "export", "--delimiter", ",")
     assert code == 0
     lines = out.lstrip("\ufeff").splitlines()
-    assert lines[0].startswith("event_id,position,status,name,email,received_at,replied_at")
+    assert lines[0].startswith("event_id,position,status,name,email,phone,received_at,replied_at")
     assert ",'=HYPERLINK(1)," in lines[1]
