@@ -45,6 +45,7 @@ def build_desk(
             username=imap.username,
             password=imap.password,
             timeout=imap.timeout,
+            cafile=imap.ca_file,
         )
 
     domain = smtp.sender_address.rsplit("@", 1)[1]
@@ -59,6 +60,7 @@ def build_desk(
         username=smtp.username,
         password=smtp.password,
         timeout=smtp.timeout,
+        cafile=smtp.ca_file,
     )
     return Desk(
         config=config,

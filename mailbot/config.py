@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -57,6 +58,8 @@ class ImapSettings:
     folder: str = "INBOX"
     processed_folder: str | None = None  # where handled mail is moved; None: it stays (flagged) in folder
     timeout: float = 30.0  # seconds
+    ca_file: str | None = None  # extra CA certificates for a self-hosted server (PEM)
+    allow_insecure: bool = False  # security = "none" on a non-loopback host
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class SmtpSettings:
     sender_name: str  # the display name, decoded ("" when there is none)
     sender_address: str  # the addr-spec, e.g. "digitalisierung@castrop-rauxel.de"
     timeout: float = 30.0  # seconds
+    ca_file: str | None = None  # extra CA certificates for a self-hosted server (PEM)
+    allow_insecure: bool = False  # security = "none" on a non-loopback host
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class BotSettings:
     max_replies_per_address_per_day: int = 5  # then one last notice, then silence (no backscatter storms)
     max_replies_per_hour: int = 1000  # past it sending pauses and the admins get one alert
     admin_addresses: tuple[str, ...] = ()  # who gets alert mails
+    require_authenticated_sender: bool = False  # reply only to DMARC/SPF-aligned senders; hold the rest
+    alert_after_failures: int = 5  # consecutive failed passes before the admins are alerted
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -331,6 +338,18 @@ def _moment(value: object) -> datetime:
 _DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
 
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("must be true or false")
+    return value
+
+
+def _days(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid("must be a whole number of days (0 or more)")
+    return value
+
+
 def _duration(value: object) -> timedelta:
     """An ISO 8601 duration such as "PT2H", "P1D", "P1DT12H" (weeks, days, hours, minutes, seconds)."""
     text = _text(value).upper()
@@ -368,6 +387,9 @@ _IMAP: Final[Mapping[str, _Key]] = {
     "folder": _Key(_text, default="INBOX"),
     "processed_folder": _Key(_text, default=None),
     "timeout": _Key(_seconds, default=30.0),
+    "password_file": _Key(_text, default=None),
+    "ca_file": _Key(_text, default=None),
+    "allow_insecure": _Key(_flag, default=False),
 }
 _SMTP: Final[Mapping[str, _Key]] = {
     "host": _Key(_text),
@@ -377,6 +399,9 @@ _SMTP: Final[Mapping[str, _Key]] = {
     "password": _Key(_secret, default=None),  # or MAILBOT_SMTP_PASSWORD
     "sender": _Key(_sender),
     "timeout": _Key(_seconds, default=30.0),
+    "password_file": _Key(_text, default=None),
+    "ca_file": _Key(_text, default=None),
+    "allow_insecure": _Key(_flag, default=False),
 }
 _DATABASE: Final[Mapping[str, _Key]] = {
     "url": _Key(_database_url),
@@ -389,6 +414,8 @@ _BOT: Final[Mapping[str, _Key]] = {
     "max_replies_per_address_per_day": _Key(_count, default=5),
     "max_replies_per_hour": _Key(_count, default=1000),
     "admin_addresses": _Key(_addresses, default=()),
+    "require_authenticated_sender": _Key(_flag, default=False),
+    "alert_after_failures": _Key(_count, default=5),
 }
 _EVENT: Final[Mapping[str, _Key]] = {
     "id": _Key(_event_id),
@@ -405,6 +432,7 @@ _EVENT: Final[Mapping[str, _Key]] = {
     "send_access_at": _Key(_moment, default=None),
     "reminder_before": _Key(_duration, default=None),
     "templates_dir": _Key(_text, default=None),
+    "delete_after_days": _Key(_days, default=30),
 }
 _TABLES: Final[Mapping[str, Mapping[str, _Key]]] = {
     "imap": _IMAP,
@@ -451,8 +479,48 @@ def _env_secret(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name) or None
 
 
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _transport(
+    path: str, table: str, values: dict[str, Any], env: Mapping[str, str], env_name: str
+) -> str | None:
+    """Shared [imap]/[smtp] checks: plaintext only on loopback; files next to the config; the password.
+
+    The password comes from the environment, else `password_file` (Docker/Kubernetes secrets), else the file.
+    """
+    base = Path(path).parent if not path.startswith("<") else Path.cwd()
+    if values["security"] == "none" and not values["allow_insecure"] and not _is_loopback(values["host"]):
+        raise ConfigError(
+            path,
+            f"[{table}] security",
+            '"none" sends passwords unencrypted: only for loopback hosts, unless allow_insecure = true',
+        )
+    if values["ca_file"] is not None:
+        ca = base / values["ca_file"]
+        if not ca.is_file():
+            raise ConfigError(path, f"[{table}] ca_file", "is not a readable file")
+        values["ca_file"] = str(ca)
+    secret_file = values.pop("password_file")
+    password: str | None = _env_secret(env, env_name)
+    if password is None and secret_file is not None:
+        try:
+            password = (base / secret_file).read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                path, f"[{table}] password_file", f"cannot be read ({type(exc).__name__})"
+            ) from None
+    return password or values["password"]
+
+
 def _imap(path: str, values: dict[str, Any], env: Mapping[str, str]) -> ImapSettings:
-    password = _env_secret(env, IMAP_PASSWORD_ENV) or values["password"]
+    password = _transport(path, "imap", values, env, IMAP_PASSWORD_ENV)
     if password is None:
         raise ConfigError(path, "[imap] password", f"missing (set it here or in {IMAP_PASSWORD_ENV})")
     if values["processed_folder"] is not None and values["processed_folder"] == values["folder"]:
@@ -461,7 +529,7 @@ def _imap(path: str, values: dict[str, Any], env: Mapping[str, str]) -> ImapSett
 
 
 def _smtp(path: str, values: dict[str, Any], env: Mapping[str, str]) -> SmtpSettings:
-    password = _env_secret(env, SMTP_PASSWORD_ENV) or values["password"]
+    password = _transport(path, "smtp", values, env, SMTP_PASSWORD_ENV)
     if password is not None and values["username"] is None:
         raise ConfigError(path, "[smtp] username", "missing (a password is set, so a login is intended)")
     sender_name, sender_address = _split_sender(values["sender"])

@@ -508,3 +508,36 @@ def test_access_info_file_is_read_relative_to_the_config(tmp_path: Path) -> None
     (folder / "config.toml").write_text(VALID + 'access_info_file = "zugang.txt"\n', encoding="utf-8")
     config = load_config(folder / "config.toml", env={})
     assert config.events[0].access_info == "Zoom: https://zoom.example.org/j/1"
+
+
+@pytest.mark.parametrize("table", ["imap", "smtp"])
+def test_plaintext_is_refused_for_remote_hosts(table: str) -> None:
+    """security = "none" on a non-loopback host is refused unless allow_insecure = true."""
+    text = VALID.replace('security = "tls"', 'security = "none"').replace(
+        'security = "starttls"', 'security = "none"'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(text), env={})
+    assert str(caught.value).startswith('config.toml: [imap] security: "none" sends passwords unencrypted')
+    allowed = text.replace(f"[{table}]\n", f"[{table}]\nallow_insecure = true\n")
+    other = "smtp" if table == "imap" else "imap"
+    allowed = allowed.replace(f"[{other}]\n", f"[{other}]\nallow_insecure = true\n")
+    assert load_config(_write(allowed), env={}).imap.security == "none"
+
+
+def test_loopback_may_use_plaintext() -> None:
+    """Loopback hosts (127.0.0.1, ::1, localhost) may use security = "none" without a flag."""
+    text = VALID.replace('"imap.example.org"', '"::1"').replace('security = "tls"', 'security = "none"', 1)
+    assert load_config(_write(text), env={}).imap.host == "::1"
+
+
+def test_password_file_is_read_and_the_environment_still_wins(tmp_path: Path) -> None:
+    """password_file (a Docker/Kubernetes secret) gives the password; MAILBOT_IMAP_PASSWORD beats it."""
+    (tmp_path / "imap.secret").write_text("from-file\n", encoding="utf-8")
+    text = VALID.replace("[imap]\n", '[imap]\npassword_file = "imap.secret"\n')
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("password = ")) + "\n"
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    assert load_config(tmp_path / "config.toml", env={}).imap.password == "from-file"
+    env = {"MAILBOT_IMAP_PASSWORD": "from-env"}
+    assert load_config(tmp_path / "config.toml", env=env).imap.password == "from-env"
+    assert "from-file" not in repr(load_config(tmp_path / "config.toml", env={}))

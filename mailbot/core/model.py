@@ -81,6 +81,7 @@ class Event:
     send_access_at: datetime | None = None  # when the access data goes out by itself
     reminder_before: timedelta | None = None  # a reminder this long before starts_at
     templates_dir: str | None = None  # reply texts overriding the shipped ones, by file name
+    delete_after_days: int = 30  # personal data is erased this many days after starts_at (DSGVO)
 
     @property
     def registration_closes(self) -> datetime:
