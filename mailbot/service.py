@@ -16,6 +16,7 @@ from mailbot.adapters.addresses import normalize_address
 from mailbot.adapters.db import Database, DuplicateMessageError, Tx
 from mailbot.config import Config
 from mailbot.core import booking, chain, ics, replies
+from mailbot.core.identity import content_hash
 from mailbot.core.model import (
     Address,
     Arrival,
@@ -220,8 +221,16 @@ class Desk:
             if self.stop.is_set():
                 report.stopped_early = True
                 break
-            arrival = Arrival(folder, uidvalidity, meta.uid, meta.internaldate, meta.size)
-            outcome = self._process_safely(arrival, bodies.get(meta.uid))
+            raw = bodies.get(meta.uid)
+            arrival = Arrival(
+                folder,
+                uidvalidity,
+                meta.uid,
+                meta.internaldate,
+                meta.size,
+                content_hash(raw) if raw else None,
+            )
+            outcome = self._process_safely(arrival, raw)
             if outcome is None:
                 continue
             report.count(outcome)
@@ -283,6 +292,7 @@ class Desk:
     ) -> int:
         return tx.add_ledger(
             intent=intent.value if intent else None,
+            content_hash=arrival.content_hash,
             folder=arrival.folder,
             uidvalidity=arrival.uidvalidity,
             uid=arrival.uid,
@@ -314,6 +324,15 @@ class Desk:
 
     def _handle(self, arrival: Arrival, raw: bytes, msg: InboundMessage) -> Outcome:
         """Classify a parsed message and act on it: machine, not our business, rejected, or an intent."""
+        if arrival.content_hash is not None:
+            with self.db.transaction() as tx:
+                earlier = tx.same_mail(msg.message_id, arrival.content_hash)
+                where = (earlier.folder, earlier.uidvalidity, earlier.uid) if earlier else None
+            if where is not None and where != (arrival.folder, arrival.uidvalidity, arrival.uid):
+                # Folder recreated/restored (new UIDVALIDITY) or moved back by staff (new UID): done already.
+                reason = f"same mail as {where[0]} uid {where[2]} (uidvalidity {where[1]})"
+                self._record(arrival, msg, Outcome.ALREADY_PROCESSED, reason, ())
+                return Outcome.ALREADY_PROCESSED
         verdict = chain.classify(msg, self.rule_context, self.keywords)
         hits = tuple((h.rule, h.reason) for h in verdict.hits)
         if verdict.machine is not None:

@@ -88,6 +88,7 @@ class LedgerRow(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     uid: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[str | None] = mapped_column(Text, index=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # see core/identity.py
     internaldate: Mapped[datetime] = mapped_column(UTCDateTime)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     outcome: Mapped[str] = mapped_column(String(32), index=True)
@@ -573,6 +574,7 @@ class Tx:
         subject: str | None,
         now: datetime,
         intent: str | None = None,
+        content_hash: str | None = None,
     ) -> int:
         """Record a processed message; raises DuplicateMessageError if it is already recorded."""
         row = LedgerRow(
@@ -586,6 +588,7 @@ class Tx:
             reason=reason,
             rule_hits=json.dumps([list(h) for h in rule_hits], ensure_ascii=False),
             intent=intent,
+            content_hash=content_hash,
             sender=sender,
             subject=subject,
             processed_at=now,
@@ -598,6 +601,14 @@ class Tx:
         except IntegrityError as exc:
             raise DuplicateMessageError(f"{folder}/{uidvalidity}/{uid}") from exc
         return row.id
+
+    def same_mail(self, message_id: str | None, content_hash: str) -> LedgerRow | None:
+        """An earlier ledger row for the same mail: same content hash and the same (or no) Message-ID."""
+        query = select(LedgerRow).where(LedgerRow.content_hash == content_hash)
+        query = query.where(
+            LedgerRow.message_id == message_id if message_id else LedgerRow.message_id.is_(None)
+        )
+        return self.session.scalars(query.order_by(LedgerRow.id)).first()
 
     def set_ledger_outcome(self, ledger_id: int, outcome: str, reason: str) -> None:
         """Update the verdict of a ledger row written earlier in this transaction."""

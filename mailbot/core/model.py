@@ -56,6 +56,7 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"  # a registration was cancelled (or there was none to cancel)
     STATUS = "status"  # a status query was answered
     OUTSIDE_WINDOW = "outside-window"  # a registration before the window opened or after it closed
+    ALREADY_PROCESSED = "already-processed"  # the same mail under a new UID/UIDVALIDITY: done before
     BOUNCE = "bounce"  # a delivery failure report for one of our replies: recorded, never answered
     NOT_REGISTRATION = "not-registration"  # no keyword: staff's business, left untouched
     MACHINE = "machine"  # auto-reply, bounce, list mail: never answered (RFC 3834)
@@ -137,6 +138,7 @@ class Arrival:
     uid: int
     internaldate: datetime
     size: int = 0
+    content_hash: str | None = None  # see core/identity.py; None when the body wasn't fetched
 
 
 @dataclass(frozen=True)
