@@ -94,6 +94,7 @@ class PassReport:
 
     outcomes: dict[str, int] = field(default_factory=dict)
     stopped_early: bool = False
+    skipped: bool = False  # another process held the leader lock
 
     def count(self, outcome: Outcome) -> None:
         """Count one message under its outcome."""
@@ -132,8 +133,10 @@ class Desk:
         stop: threading.Event | None = None,
         read_bounce: Callable[[bytes, RuleContext], BounceReport | None] | None = None,
         event_templates: Mapping[str, Mapping[str, str]] | None = None,
+        use_leader_lock: bool = True,
     ) -> None:
         self.config = config
+        self.use_leader_lock = use_leader_lock
         self.read_bounce = read_bounce
         self.db = db
         self.mailbox_factory = mailbox_factory
@@ -164,9 +167,14 @@ class Desk:
 
     # --- the pass ---------------------------------------------------------------------------------
     def run_once(self) -> tuple[PassReport, FlushReport]:
-        """One pass: process every new message, then send every due reply."""
-        report = self.poll_once()
-        return report, self.flush_outbox()
+        """One pass (all new mail, all due replies); skipped while another process holds the leader lock."""
+        if not self.use_leader_lock:
+            return self.poll_once(), self.flush_outbox()
+        with self.db.leader() as leader:
+            if not leader:
+                log.info("another mailbot process is running a pass on this database: skipped")
+                return PassReport(skipped=True), FlushReport()
+            return self.poll_once(), self.flush_outbox()
 
     def poll_once(self) -> PassReport:
         """Process every message not processed before, in order of arrival (INTERNALDATE, then UID)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from mailbot.core.model import Event, EventCounts, Existing, Status
+
+_PG_LEADER_LOCK = 0x6D626C64  # "mbld": the advisory lock of the process running passes
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -265,6 +268,43 @@ class Database:
     def dispose(self) -> None:
         """Close all pooled connections."""
         self.engine.dispose()
+
+    @contextmanager
+    def leader(self) -> Iterator[bool]:
+        """Try to become the one process that runs passes; yields whether it succeeded (never waits).
+
+        PostgreSQL: a session advisory lock on a connection held for the pass. SQLite: an exclusive
+        flock on a file next to the database (the database itself is on the same machine by nature).
+        The unique constraints (ledger identity, one active registration per person) stay the last line of
+        defence should two processes ever run a pass at once.
+        """
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                got = bool(
+                    conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LEADER_LOCK}).scalar()
+                )
+                conn.commit()
+                try:
+                    yield got
+                finally:
+                    if got:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LEADER_LOCK})
+                        conn.commit()
+            return
+        path = self.engine.url.database
+        if not path or path == ":memory:":
+            yield True
+            return
+        with open(f"{path}.leader", "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class DuplicateMessageError(Exception):
