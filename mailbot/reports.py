@@ -97,7 +97,7 @@ def inspect_text(db: Database, key: str, tz: tzinfo) -> str:
 
 
 # What staff should look at in their mail client: the bot left these alone or could not answer.
-TRIAGE_OUTCOMES = ("quarantined", "too-large", "rejected", "machine", "bounce")
+TRIAGE_OUTCOMES = ("quarantined", "too-large", "rejected", "held", "machine", "bounce")
 
 
 def triage_text(db: Database, tz: tzinfo) -> str:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from mailbot.adapters.addresses import normalize_address
 from mailbot.adapters.db import Database, DuplicateMessageError, Tx
 from mailbot.config import Config
-from mailbot.core import booking, chain, ics, replies
+from mailbot.core import authentication, booking, chain, ics, replies
 from mailbot.core.identity import content_hash
 from mailbot.core.model import (
     Address,
@@ -328,19 +328,25 @@ class Desk:
             log.warning("uid %s quarantined: %s", arrival.uid, exc)
             return Outcome.QUARANTINED
         parsed.append(msg)
+        if self._seen_before(arrival, msg):
+            return Outcome.ALREADY_PROCESSED
         return self._handle(arrival, raw, msg)
+
+    def _seen_before(self, arrival: Arrival, msg: InboundMessage) -> bool:
+        """Same mail, other identity: folder recreated (new UIDVALIDITY) or moved back (new UID)?"""
+        if arrival.content_hash is None:
+            return False
+        with self.db.transaction() as tx:
+            earlier = tx.same_mail(msg.message_id, arrival.content_hash)
+            where = (earlier.folder, earlier.uidvalidity, earlier.uid) if earlier else None
+        if where is None or where == (arrival.folder, arrival.uidvalidity, arrival.uid):
+            return False
+        reason = f"same mail as {where[0]} uid {where[2]} (uidvalidity {where[1]})"
+        self._record(arrival, msg, Outcome.ALREADY_PROCESSED, reason, ())
+        return True
 
     def _handle(self, arrival: Arrival, raw: bytes, msg: InboundMessage) -> Outcome:
         """Classify a parsed message and act on it: machine, not our business, rejected, or an intent."""
-        if arrival.content_hash is not None:
-            with self.db.transaction() as tx:
-                earlier = tx.same_mail(msg.message_id, arrival.content_hash)
-                where = (earlier.folder, earlier.uidvalidity, earlier.uid) if earlier else None
-            if where is not None and where != (arrival.folder, arrival.uidvalidity, arrival.uid):
-                # Folder recreated/restored (new UIDVALIDITY) or moved back by staff (new UID): done already.
-                reason = f"same mail as {where[0]} uid {where[2]} (uidvalidity {where[1]})"
-                self._record(arrival, msg, Outcome.ALREADY_PROCESSED, reason, ())
-                return Outcome.ALREADY_PROCESSED
         verdict = chain.classify(msg, self.rule_context, self.keywords)
         hits = tuple((h.rule, h.reason) for h in verdict.hits)
         if verdict.machine is not None:
@@ -359,6 +365,12 @@ class Desk:
         if verdict.intent is None or not event_ids:
             self._record(arrival, msg, Outcome.NOT_REGISTRATION, "not the desk's business", hits)
             return Outcome.NOT_REGISTRATION
+        if self.config.bot.require_authenticated_sender:
+            trusted, why = authentication.authenticated(msg)
+            if not trusted:
+                self._record(arrival, msg, Outcome.HELD, f"held for staff: {why}", hits)
+                log.info("uid %s held for staff (sender not authenticated): %s", arrival.uid, why)
+                return Outcome.HELD
         normalized = normalize_address(msg.sender.address) if msg.sender else None
         if msg.sender is None or normalized is None:
             self._record(arrival, msg, Outcome.REJECTED, "no valid sender address", hits)

@@ -56,6 +56,7 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"  # a registration was cancelled (or there was none to cancel)
     STATUS = "status"  # a status query was answered
     OUTSIDE_WINDOW = "outside-window"  # a registration before the window opened or after it closed
+    HELD = "held"  # sender not authenticated (require_authenticated_sender): no reply, for staff to decide
     ALREADY_PROCESSED = "already-processed"  # the same mail under a new UID/UIDVALIDITY: done before
     BOUNCE = "bounce"  # a delivery failure report for one of our replies: recorded, never answered
     NOT_REGISTRATION = "not-registration"  # no keyword: staff's business, left untouched
