@@ -1,0 +1,148 @@
+"""A registration rush: N mails in Dovecot, the real bot, and the raw protocol limits on the same servers.
+
+Usage: python bench/burst.py [--messages N] [--database sqlite|postgresql]
+
+Prints: time until every registration is committed, time until every reply is accepted by SMTP, end-to-end
+messages per second, the bot's peak RSS; then the raw limits (batched UID FETCH of all N with imapclient; N
+replies over one persistent aiosmtplib connection) and the bot's throughput as a ratio of the slower one.
+Starts a private Dovecot (and PostgreSQL) and an aiosmtpd sink on loopback with the test fixtures' code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import aiosmtplib  # noqa: E402 (after the path setup)
+from sqlalchemy import func, select  # noqa: E402
+
+from mailbot.adapters.db import Database, LedgerRow  # noqa: E402
+from mailbot.adapters.embedded import SmtpSink  # noqa: E402
+from mailbot.corpus import build_corpus  # noqa: E402
+from tests.conftest import config_data, toml_text  # noqa: E402
+from tests.servers import Dovecot, ImapAccount, Postgres  # noqa: E402
+
+
+def raw_fetch(dovecot: Dovecot, account: ImapAccount) -> float:
+    """Seconds to UID FETCH every message (RFC822, INTERNALDATE, FLAGS) in batches of 500."""
+    client = dovecot.client(account.user)
+    client.select_folder("INBOX", readonly=True)
+    started = time.perf_counter()
+    uids = client.search(["ALL"])
+    for start in range(0, len(uids), 500):
+        client.fetch(uids[start : start + 500], ["BODY.PEEK[]", "INTERNALDATE", "FLAGS"])
+    elapsed = time.perf_counter() - started
+    client.logout()
+    return elapsed
+
+
+def raw_send(sink: SmtpSink, count: int) -> float:
+    """Seconds to send `count` small replies over one persistent aiosmtplib connection."""
+    msg = EmailMessage()
+    msg["From"] = "desk@example.org"
+    msg["To"] = "anna@example.org"
+    msg["Subject"] = "Re: Digitalisierung 08.10."
+    msg.set_content("Ihre Teilnahme ist bestätigt.\n" * 20)
+    data = msg.as_bytes()
+
+    async def send() -> None:
+        smtp = aiosmtplib.SMTP(hostname=sink.host, port=sink.port)
+        await smtp.connect()
+        for _ in range(count):
+            await smtp.sendmail("desk@example.org", ["anna@example.org"], data)
+        await smtp.quit()
+
+    started = time.perf_counter()
+    asyncio.run(send())
+    return time.perf_counter() - started
+
+
+def run_bot(config: Path, url: str, sink: SmtpSink, n: int) -> tuple[float, float]:
+    """Run `mailbot run --once` as a process; seconds until all N are committed and all N replies accepted."""
+    db = Database(url)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailbot", "--config", str(config), "run", "--once"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    committed = sent = None
+    while committed is None or sent is None:
+        now = time.perf_counter() - started
+        if committed is None and ledger_size(db) >= n:
+            committed = now
+        if sent is None and len(sink.messages) >= n:
+            sent = now
+        if proc.poll() is not None and (committed is None or sent is None):
+            committed, sent = committed or now, sent or now  # the bot ended early: report what it did
+        time.sleep(0.02)
+    proc.wait()
+    db.dispose()
+    return committed, sent
+
+
+def ledger_size(db: Database) -> int:
+    """Messages in the ledger (0 while the bot hasn't created the schema yet)."""
+    try:
+        with db.transaction() as tx:
+            return int(tx.session.scalar(select(func.count()).select_from(LedgerRow)) or 0)
+    except Exception:  # noqa: BLE001 (the schema may not exist yet in the first milliseconds)
+        return 0
+
+
+def main() -> None:
+    """Deliver, run the bot, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    n = args.messages
+
+    with Dovecot() as dovecot, SmtpSink() as sink, tempfile.TemporaryDirectory() as tmp:
+        pg = Postgres().start() if args.database == "postgresql" else None
+        try:
+            url = pg.create_database() if pg else f"sqlite:///{Path(tmp) / 'bench.db'}"
+            account = dovecot.account()
+            mails = build_corpus(registrations=n, repeats=0, unrelated=0, auto_replies=0)
+            dovecot.append_many(account.user, [(m.raw, m.internaldate) for m in mails])
+            size = sum(len(m.raw) for m in mails) / n
+            data = config_data(account, sink, url)
+            data["events"][0]["capacity"] = n // 2  # type: ignore[index]
+            data["bot"] = {"max_replies_per_hour": 10 * n, "max_replies_per_address_per_day": 5}
+            config = Path(tmp) / "config.toml"
+            config.write_text(toml_text(data))
+            committed, sent = run_bot(config, url, sink, n)
+            peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            fetch = raw_fetch(dovecot, account)
+            smtp = raw_send(sink, n)
+        finally:
+            if pg:
+                pg.stop()
+
+    bot_rate = n / sent
+    slower = min(n / fetch, n / smtp)
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, database {args.database}")
+    print(f"messages: {n} registrations of ~{size / 1024:.1f} KB")
+    print(f"bot: all registrations committed after {committed:7.2f} s")
+    print(f"bot: all replies accepted by SMTP after {sent:7.2f} s  -> {bot_rate:8.0f} msg/s end to end")
+    print(f"bot: peak RSS {peak_kb / 1024:6.0f} MB")
+    print(f"raw: UID FETCH of all, batches of 500: {fetch:7.2f} s  -> {n / fetch:8.0f} msg/s")
+    print(f"raw: {n} replies over one SMTP connection: {smtp:7.2f} s  -> {n / smtp:8.0f} msg/s")
+    print(f"ratio: bot / slower raw limit = {bot_rate / slower:.2f}")
+
+
+if __name__ == "__main__":
+    main()
