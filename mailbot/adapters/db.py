@@ -844,17 +844,19 @@ class Tx:
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """The server accepted the reply: never send it again; note the first reply time."""
-        row = self.session.get(OutboxRow, outbox_id)
-        if row is None or row.sent_at is not None:
-            return
-        row.sent_at = now
-        row.attempts += 1
-        if row.registration_id is not None:
-            self.session.execute(
-                update(RegistrationRow)
-                .where(RegistrationRow.id == row.registration_id, RegistrationRow.replied_at.is_(None))
-                .values(replied_at=now)
-            )
+        self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id, OutboxRow.sent_at.is_(None))
+            .values(sent_at=now, attempts=OutboxRow.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        registration = select(OutboxRow.registration_id).where(OutboxRow.id == outbox_id).scalar_subquery()
+        self.session.execute(
+            update(RegistrationRow)
+            .where(RegistrationRow.id == registration, RegistrationRow.replied_at.is_(None))
+            .values(replied_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     def mark_failed(
         self, outbox_id: int, now: datetime, error: str, *, permanent: bool, retry_at: datetime
