@@ -80,6 +80,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 def run(ctx: click.Context, once: bool) -> None:
     """Poll the mailbox, book registrations and send replies (until SIGTERM/SIGINT)."""
     from mailbot.bootstrap import build_desk  # noqa: PLC0415 (keep `--help` fast)
+    from mailbot.watchdog import Watchdog  # noqa: PLC0415
 
     config = _config(ctx)
     stop = threading.Event()
@@ -88,11 +89,16 @@ def run(ctx: click.Context, once: bool) -> None:
         ctx.obj["desk"] = build_desk(config, stop=stop)
 
     _guard(build)
-    desk = ctx.obj["desk"]
+    watchdog = Watchdog(ctx.obj["desk"])
     if once:
 
         def one_pass() -> None:
-            report, flush = desk.run_once()
+            result = watchdog.run_pass()
+            if result.error:
+                _fail(result.error)
+            report, flush = result.report, result.flush
+            assert report is not None
+            assert flush is not None
             click.echo(
                 f"processed {report.total} message(s) {json.dumps(report.outcomes)}; "
                 f"replies sent {flush.sent}, deferred {flush.deferred}, failed {flush.failed}"
@@ -105,22 +111,24 @@ def run(ctx: click.Context, once: bool) -> None:
 
     from mailbot.scheduler import run_forever  # noqa: PLC0415
 
-    def job() -> None:
-        try:
-            report, flush = desk.run_once()
-            if report.total or flush.sent or flush.deferred or flush.failed:
-                log.info(
-                    "pass: %s messages %s; replies sent %s, deferred %s, failed %s",
-                    report.total,
-                    json.dumps(report.outcomes),
-                    flush.sent,
-                    flush.deferred,
-                    flush.failed,
-                )
-        except Exception as exc:  # noqa: BLE001 (one failed pass is logged; the next one retries)
-            log.error(  # noqa: TRY400 (one line per failed pass, no stack trace in the log)
-                "pass failed: %s: %s", type(exc).__name__, " ".join(str(exc).split())
+    def job() -> bool:
+        """One pass; False when it failed (the scheduler backs off). SMTP trouble doesn't slow the polling:
+        bookings go on, and the outbox retries each reply with its own backoff."""
+        result = watchdog.run_pass()
+        if result.failed:
+            log.error("pass failed (%s in a row): %s", result.failures, result.reason)
+        report, flush = result.report, result.flush
+        total = report.total if report else 0
+        if total or (flush and (flush.sent or flush.deferred or flush.failed)):
+            log.info(
+                "pass: %s messages %s; replies sent %s, deferred %s, failed %s",
+                total,
+                json.dumps(report.outcomes if report else {}),
+                flush.sent if flush else 0,
+                flush.deferred if flush else 0,
+                flush.failed if flush else 0,
             )
+        return not result.error
 
     log.info("mailbot running: polling %s every %ss", config.imap.folder, config.bot.poll_interval)
     moments = [e.send_access_at for e in config.events if e.send_access_at] + [
@@ -271,8 +279,10 @@ def demo(ctx: click.Context, workdir: Path | None, messages: int) -> None:
 def _register_admin_commands() -> None:
     """The admin and hotline commands live in cli_admin (they import this module's helpers)."""
     from mailbot.cli_admin import COMMANDS  # noqa: PLC0415
+    from mailbot.cli_health import COMMANDS as HEALTH_COMMANDS  # noqa: PLC0415
+    from mailbot.cli_privacy import COMMANDS as PRIVACY_COMMANDS  # noqa: PLC0415
 
-    for command in COMMANDS:
+    for command in (*COMMANDS, *HEALTH_COMMANDS, *PRIVACY_COMMANDS):
         cli.add_command(command)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import string
 import threading
@@ -57,6 +58,7 @@ PAUSED_SINCE = "sending_paused_since"
 # A bounce naming none of our Message-IDs matches a reply to a failed recipient only if sent this recently.
 BOUNCE_MATCH_WINDOW = timedelta(days=3)
 SEND_LEASE = timedelta(minutes=2)  # a claimed reply is retried after this if its sender died mid-send
+LEADER_CLAIM = "leader_claim"  # the replies the pass-runner claimed last (see _release_orphaned_claim)
 # Registration mails are marked/moved after the commit; everything else stays exactly as it was.
 _FLAG_OUTCOMES = tuple(
     o.value
@@ -174,7 +176,26 @@ class Desk:
             if not leader:
                 log.info("another mailbot process is running a pass on this database: skipped")
                 return PassReport(skipped=True), FlushReport()
-            return self.poll_once(), self.flush_outbox()
+            self._release_orphaned_claim()
+            return self.poll_once(), self.flush_outbox(leader=True)
+
+    def _release_orphaned_claim(self) -> None:
+        """Replies the last pass-runner claimed and never finished are due now, not after SEND_LEASE.
+
+        We hold the leader lock, so no other pass is sending: the pass that made the claim has ended, or died
+        mid-send (SIGKILL, power loss) and its lease protects nobody. Claims of admin commands (they flush
+        without the lock) are never recorded here, and a reply changed since the claim keeps its state.
+        """
+        with self.db.transaction() as tx:
+            claim = tx.get_state(LEADER_CLAIM)
+            if claim is None:
+                return
+            data = json.loads(claim)
+            lease_until = datetime.fromisoformat(data["lease_until"])
+            released = tx.release_claim(data["ids"], lease_until, self.clock())
+            tx.clear_state(LEADER_CLAIM)
+        if released:
+            log.warning("%s reply(ies) claimed by an interrupted pass are due again", released)
 
     def poll_once(self) -> PassReport:
         """Process every message not processed before, in order of arrival (INTERNALDATE, then UID)."""
@@ -183,6 +204,9 @@ class Desk:
             tx.sync_events(self.config.events)
         self.promote_all()
         self.scheduled_mailings()
+        from mailbot import privacy  # noqa: PLC0415 (privacy imports this module)
+
+        privacy.purge_due(self.db, self.config.events, self.clock())  # DSGVO retention, due events only
         mailbox = self.mailbox_factory()
         try:
             info = mailbox.select(self.config.imap.folder)
@@ -810,14 +834,23 @@ class Desk:
                 self.queue_mailing(event.id, ReplyStatus.REMINDER)
 
     # --- the outbox ---------------------------------------------------------------------------------
-    def flush_outbox(self, *, on_sent: Callable[[], None] | None = None, pace: float = 0.0) -> FlushReport:
+    def flush_outbox(
+        self, *, on_sent: Callable[[], None] | None = None, pace: float = 0.0, leader: bool = False
+    ) -> FlushReport:
         """Send every due reply over one connection per batch; mark each as the server answers.
 
         At most `[bot] max_replies_per_hour` replies go out per hour: past it sending pauses (nothing is
-        lost, the replies wait), `status` shows it, and the admins get one alert per pause.
+        lost, the replies wait), `status` shows it, and the admins get one alert per pause. The pass-runner
+        (`leader`, holding the leader lock) records its claim, so the next one can release it after a crash.
         """
         report = FlushReport()
         per_hour = self.config.bot.max_replies_per_hour
+        # A paced batch must go out well within its lease, or another sender claims and sends it again.
+        batch = (
+            OUTBOX_BATCH
+            if pace <= 0
+            else max(1, min(OUTBOX_BATCH, int(SEND_LEASE.total_seconds() / pace) // 2))
+        )
         while not self.stop.is_set():
             now = self.clock()
             with self.db.transaction() as tx:
@@ -830,7 +863,11 @@ class Desk:
                     if tx.get_state(PAUSED_SINCE):
                         tx.clear_state(PAUSED_SINCE)
                         log.info("sending resumed")
-                    rows = tx.claim_due_outbox(now, min(OUTBOX_BATCH, allowed), now + SEND_LEASE)
+                    lease_until = now + SEND_LEASE
+                    rows = tx.claim_due_outbox(now, min(batch, allowed), lease_until)
+                    if leader and rows:
+                        claim = {"lease_until": lease_until.isoformat(), "ids": [r.id for r in rows]}
+                        tx.set_state(LEADER_CLAIM, json.dumps(claim))
                 mails = [OutgoingMail(r.id, r.envelope_from, r.recipient, r.data) for r in rows]
             if allowed <= 0:
                 report.paused = True
@@ -841,7 +878,7 @@ class Desk:
                 break
             if not self._send(mails, {r.id: r.attempts for r in rows}, report, on_sent=on_sent, pace=pace):
                 break
-            if len(mails) < OUTBOX_BATCH:
+            if len(mails) < batch:
                 break
         return report
 

@@ -642,12 +642,10 @@ class Tx:
             raise DuplicateMessageError(f"{folder}/{uidvalidity}/{uid}") from exc
         return row.id
 
-    def same_mail(self, message_id: str | None, content_hash: str) -> LedgerRow | None:
-        """An earlier ledger row for the same mail: same content hash and the same (or no) Message-ID."""
+    def same_mail(self, message_id: str | None, content_hash: str) -> LedgerRow | None:  # noqa: ARG002
+        """An earlier ledger row for the same mail, by content hash (it covers the Message-ID header too,
+        and survives the erasure of personal data, which clears the stored Message-ID)."""
         query = select(LedgerRow).where(LedgerRow.content_hash == content_hash)
-        query = query.where(
-            LedgerRow.message_id == message_id if message_id else LedgerRow.message_id.is_(None)
-        )
         return self.session.scalars(query.order_by(LedgerRow.id)).first()
 
     def set_ledger_outcome(self, ledger_id: int, outcome: str, reason: str) -> None:
@@ -828,6 +826,24 @@ class Tx:
                 .where(OutboxRow.id.in_(list(outbox_ids)), OutboxRow.sent_at.is_(None))
                 .values(next_attempt_at=now)
             )
+
+    def release_claim(self, outbox_ids: Sequence[int], lease_until: datetime, now: datetime) -> int:
+        """Give back the replies still held by one claim (lease `lease_until`): due again now; how many.
+
+        A reply changed since that claim (sent, failed, deferred after a 4xx, or claimed anew by another
+        sender) has another `next_attempt_at` and is left alone.
+        """
+        if not outbox_ids:
+            return 0
+        held = select(OutboxRow.id).where(
+            OutboxRow.id.in_(list(outbox_ids)),
+            OutboxRow.sent_at.is_(None),
+            OutboxRow.failed_at.is_(None),
+            OutboxRow.next_attempt_at == lease_until,
+        )
+        ids = list(self.session.scalars(held))
+        self.release(ids, now)
+        return len(ids)
 
     def release_kind(self, event_id: str, kind: str, now: datetime) -> None:
         """Make every unsent, not failed mail of one kind for an event due right now."""

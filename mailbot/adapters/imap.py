@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC
 
 import imapclient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from mailbot.errors import MailboxUnavailableError
 from mailbot.ports import MailboxInfo, MessageMeta, batched
@@ -21,7 +24,12 @@ def tls_context(cafile: str | None = None) -> ssl.SSLContext:
 
 
 class ImapMailbox:
-    """One logged-in IMAP connection with one selected folder."""
+    """One logged-in IMAP connection with one selected folder.
+
+    `timeout` bounds every network operation: the connect (with the greeting) and each read, so a server
+    that accepts but never answers ends the pass after `timeout` seconds instead of hanging it. Every
+    connection or protocol failure surfaces as one MailboxUnavailableError with a one-line message.
+    """
 
     def __init__(
         self,
@@ -35,7 +43,9 @@ class ImapMailbox:
         cafile: str | None = None,
     ) -> None:
         self._folder = ""
-        try:
+        self._where = f"IMAP {host}:{port}"
+        self._broken = False
+        with self._network("connect"):
             self.client = imapclient.IMAPClient(
                 host,
                 port=port,
@@ -43,17 +53,36 @@ class ImapMailbox:
                 ssl_context=tls_context(cafile) if security != "none" else None,
                 timeout=timeout,
             )
+        try:
             if security == "starttls":
-                self.client.starttls(tls_context(cafile))
-            self.client.login(username, password)
-        except (OSError, IMAPClientError) as exc:
-            raise MailboxUnavailableError(f"IMAP {host}:{port}: {_one_line(exc)}") from exc
+                with self._network("STARTTLS"):
+                    self.client.starttls(tls_context(cafile))
+            with self._network("login"):
+                self.client.login(username, password)
+        except MailboxUnavailableError:
+            with contextlib.suppress(OSError):
+                self.client.shutdown()  # no LOGOUT on a connection we could not use
+            raise
         # Aware INTERNALDATEs as the server sent them (never converted to local naive time).
         self.client.normalise_times = False
 
+    @contextmanager
+    def _network(self, operation: str) -> Iterator[None]:
+        """Translate socket and imapclient errors into one line naming the server and the operation."""
+        try:
+            yield
+        except MailboxUnavailableError:
+            raise
+        except (OSError, IMAPClientError) as exc:
+            # A timeout or a dropped connection leaves the protocol mid-response: don't talk on it again.
+            if isinstance(exc, OSError | IMAPClientAbortError):
+                self._broken = True
+            raise MailboxUnavailableError(f"{self._where}: {operation}: {_one_line(exc)}") from exc
+
     def select(self, folder: str) -> MailboxInfo:
         """SELECT (read-write, so keywords can be stored; SELECT itself changes no flags)."""
-        info = self.client.select_folder(folder)
+        with self._network(f"SELECT {folder}"):
+            info = self.client.select_folder(folder)
         self._folder = folder
         permanent = [f.decode() if isinstance(f, bytes) else str(f) for f in info.get(b"PERMANENTFLAGS", ())]
         return MailboxInfo(
@@ -62,13 +91,16 @@ class ImapMailbox:
 
     def list_uids(self) -> list[int]:
         """UID SEARCH ALL, ascending."""
-        return sorted(int(u) for u in self.client.search(["ALL"]))
+        with self._network("SEARCH"):
+            return sorted(int(u) for u in self.client.search(["ALL"]))
 
     def fetch_meta(self, uids: Sequence[int]) -> list[MessageMeta]:
         """INTERNALDATE and RFC822.SIZE, in batches."""
         metas: list[MessageMeta] = []
         for chunk in batched(uids, 2000):
-            for uid, data in self.client.fetch(list(chunk), ["INTERNALDATE", "RFC822.SIZE"]).items():
+            with self._network("FETCH INTERNALDATE"):
+                answer = self.client.fetch(list(chunk), ["INTERNALDATE", "RFC822.SIZE"])
+            for uid, data in answer.items():
                 when = data[b"INTERNALDATE"]
                 if when.tzinfo is None:  # servers always send a zone; stay safe anyway
                     when = when.replace(tzinfo=UTC)
@@ -81,36 +113,53 @@ class ImapMailbox:
         """BODY.PEEK[]: the whole message without setting \\Seen (RFC 3501 §6.4.5)."""
         bodies: dict[int, bytes] = {}
         for chunk in batched(uids, FETCH_BATCH):
-            for uid, data in self.client.fetch(list(chunk), ["BODY.PEEK[]"]).items():
+            with self._network("FETCH BODY.PEEK[]"):
+                answer = self.client.fetch(list(chunk), ["BODY.PEEK[]"])
+            for uid, data in answer.items():
                 bodies[int(uid)] = bytes(data.get(b"BODY[]", b""))
         return bodies
 
     def mark(self, uids: Sequence[int], keyword: str) -> None:
         """UID STORE +FLAGS (keyword)."""
         if uids:
-            self.client.add_flags(list(uids), [keyword.encode()], silent=True)
+            with self._network("STORE"):
+                self.client.add_flags(list(uids), [keyword.encode()], silent=True)
 
     def move(self, uids: Sequence[int], folder: str) -> None:
         """UID MOVE (RFC 6851), or COPY + \\Deleted + UID EXPUNGE where MOVE is missing."""
         if not uids:
             return
-        if not self.client.folder_exists(folder):
-            self.client.create_folder(folder)
-        if self.client.has_capability("MOVE"):
-            self.client.move(list(uids), folder)
-        else:
-            self.client.copy(list(uids), folder)
-            self.client.add_flags(list(uids), [imapclient.DELETED], silent=True)
-            self.client.uid_expunge(list(uids))
+        with self._network(f"MOVE to {folder}"):
+            if not self.client.folder_exists(folder):
+                self.client.create_folder(folder)
+            if self.client.has_capability("MOVE"):
+                self.client.move(list(uids), folder)
+            else:
+                self.client.copy(list(uids), folder)
+                self.client.add_flags(list(uids), [imapclient.DELETED], silent=True)
+                self.client.uid_expunge(list(uids))
 
     def close(self) -> None:
-        """LOGOUT, ignoring a connection that is already gone."""
-        try:
-            self.client.logout()
-        except (OSError, IMAPClientError):
+        """LOGOUT, or just close a connection that failed (a LOGOUT there would wait out the timeout)."""
+        if not self._broken:
+            try:
+                self.client.logout()
+            except (OSError, IMAPClientError):
+                pass
+            else:
+                return
+        with contextlib.suppress(OSError):
             self.client.shutdown()
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
+    """The error's text on one line; imaplib hands server answers over as bytes or their repr (b'...')."""
+    arg = exc.args[0] if len(exc.args) == 1 else None
+    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
+    quoted = re.fullmatch(r"b(['\"])(.*)\1", text, re.DOTALL)
+    if quoted:
+        text = quoted.group(2)
+    if isinstance(exc, TimeoutError) and text in ("", "timed out"):
+        text = "timed out (no answer within [imap] timeout)"
+    text = text or type(exc).__name__
     return " ".join(text.split())

@@ -13,7 +13,11 @@ from mailbot.ports import DeliveryResult, OutgoingMail
 
 
 class SmtpMailer:
-    """Sends replies; the connection is opened per batch and kept for all its mails."""
+    """Sends replies; the connection is opened per batch and kept for all its mails.
+
+    `timeout` bounds the connect (with the greeting) and every command, DATA included: a server that
+    accepts but never answers raises TemporaryDeliveryError after `timeout` seconds, never a hang.
+    """
 
     def __init__(
         self,
@@ -74,6 +78,10 @@ class SmtpMailer:
                 permanent=500 <= exc.code < 600,
                 error=f"{exc.code} {_one_line(exc.message)}",
             )
+        except (aiosmtplib.SMTPNotSupported, ValueError) as exc:
+            # This mail can't go through this server (e.g. an address needing SMTPUTF8): refused for good,
+            # and the connection is still usable for the rest of the batch.
+            return DeliveryResult(mail.outbox_id, accepted=False, permanent=True, error=_one_line(exc))
         except (OSError, aiosmtplib.SMTPException) as exc:
             raise TemporaryDeliveryError(f"SMTP {self.host}:{self.port}: {_one_line(exc)}") from exc
         return DeliveryResult(mail.outbox_id, accepted=True)

@@ -1,0 +1,132 @@
+"""Privacy commands (DSGVO): purge (retention), forget (right to erasure), export-person (right of access)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from mailbot.cli import _config, _fail, _guard, write_private
+
+
+def _check_address(command: str, address: str) -> None:
+    from mailbot.adapters.addresses import normalize_address  # noqa: PLC0415
+
+    if normalize_address(address) is None:
+        _fail(f"{command}: not a valid email address: {address!r}", 2)
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Only show what would be erased; change nothing.")
+@click.option("--event", "event_id", metavar="ID", help="Only this event (erased only if due, unless --now).")
+@click.option(
+    "--now", "force", is_flag=True, help="With --event: erase that event's data now, whatever its date."
+)
+@click.pass_context
+def purge(ctx: click.Context, dry_run: bool, event_id: str | None, force: bool) -> None:
+    """Erase personal data of events past their retention (`delete_after_days` after the start)."""
+    from mailbot import privacy  # noqa: PLC0415 (keep `--help` fast)
+    from mailbot.bootstrap import open_database, utc_now  # noqa: PLC0415
+
+    config = _config(ctx)
+    if force and event_id is None:
+        _fail("purge: --now needs --event ID (one event at a time)", 2)
+    if event_id is not None and event_id not in {e.id for e in config.events}:
+        _fail(f"purge: unknown event {event_id!r} (configured: {', '.join(e.id for e in config.events)})", 2)
+    tz = ZoneInfo(config.bot.timezone)
+
+    def day(moment: datetime) -> str:
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    def act() -> None:
+        db = open_database(config)
+        now = utc_now()
+        if event_id is None:
+            report = privacy.purge_due(db, config.events, now, dry_run=dry_run)
+        else:
+            report = privacy.purge_event(db, config.events, event_id, now, force=force, dry_run=dry_run)
+        verb = "would erase" if dry_run else "erased"
+        for item in report.events:
+            click.echo(f"{item.event_id} (due {day(item.erase_at)}): {verb} {item.erased.describe()}")
+        if report.unlinked_before is not None:
+            click.echo(
+                f"mail tied to no event, recorded before {day(report.unlinked_before)}: "
+                f"{verb} {report.unlinked.ledger} ledger entry(ies)"
+            )
+        for pending, at in report.not_due:
+            click.echo(f"{pending}: not due before {day(at)}")
+        if dry_run:
+            click.echo("dry run: nothing changed", err=True)
+        elif not report.erased.total:
+            click.echo("nothing to erase", err=True)
+
+    _guard(act)
+
+
+@click.command()
+@click.argument("address")
+@click.pass_context
+def forget(ctx: click.Context, address: str) -> None:
+    """Erase one person everywhere (right to erasure); their seats in coming events go to the waitlist."""
+    from mailbot import privacy  # noqa: PLC0415
+    from mailbot.cli_admin import _desk, _flush  # noqa: PLC0415
+
+    _config(ctx)
+    _check_address("forget", address)
+
+    def act() -> None:
+        desk = _desk(ctx)
+        report = privacy.forget(desk, address)
+        for event_id in report.cancelled:
+            click.echo(f"{event_id}: registration of {report.masked} cancelled (no mail to them)")
+        for line in report.promoted:
+            click.echo(line)
+        if report.erased.total:
+            click.echo(f"{report.masked}: erased {report.erased.describe()}")
+        else:
+            click.echo(f"{report.masked}: nothing stored")
+        _flush(desk)  # the promoted people's mails
+
+    _guard(act)
+
+
+@click.command("export-person")
+@click.argument("address")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the JSON to this file (readable by its owner only) instead of stdout.",
+)
+@click.pass_context
+def export_person(ctx: click.Context, address: str, output: Path | None) -> None:
+    """Everything stored about one person, as JSON (right of access): registrations, replies, mails."""
+    from mailbot import privacy  # noqa: PLC0415
+    from mailbot.bootstrap import open_database  # noqa: PLC0415
+
+    config = _config(ctx)
+    _check_address("export-person", address)
+    tz = ZoneInfo(config.bot.timezone)
+
+    def moment(value: object) -> str:
+        if isinstance(value, datetime):
+            return value.astimezone(tz).isoformat(timespec="seconds")
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+    def act() -> None:
+        data = privacy.person_data(open_database(config), address)
+        text = json.dumps(asdict(data), default=moment, ensure_ascii=False, indent=2) + "\n"
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            write_private(output, text.encode("utf-8"))
+            click.echo(f"written to {output}", err=True)
+
+    _guard(act)
+
+
+COMMANDS = (purge, forget, export_person)
