@@ -185,8 +185,10 @@ def import_(ctx: click.Context, event_id: str, file: Path) -> None:
     def act() -> None:
         desk = _desk(ctx)
         counts: dict[str, int] = {}
+        from mailbot.adapters.console import progress  # noqa: PLC0415
+
         with desk.db.transaction() as tx:
-            for row in rows:
+            for row in progress(rows, len(rows), "importing"):
                 decision, _ = desk.admin_register(
                     event_id,
                     name=row.name,
