@@ -34,6 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from mailbot.core.model import Event, EventCounts, Existing, Status
 
@@ -365,13 +366,7 @@ class Tx:
 
     def existing(self, event_id: str, email_normalized: str) -> Existing | None:
         """The person's active registration for the event, with its current seat or waitlist place."""
-        row = self.session.scalars(
-            select(RegistrationRow).where(
-                RegistrationRow.event_id == event_id,
-                RegistrationRow.email_normalized == email_normalized,
-                RegistrationRow.status != Status.CANCELLED.value,
-            )
-        ).first()
+        row = self.active_row(event_id, email_normalized)
         if row is None:
             return None
         ahead = int(
@@ -439,7 +434,7 @@ class Tx:
 
     def cancel(self, event_id: str, email_normalized: str, now: datetime, actor: str) -> int | None:
         """Cancel the person's active registration; returns its id (None if there was none)."""
-        row = self._active(event_id, email_normalized)
+        row = self.active_row(event_id, email_normalized)
         return None if row is None else self.cancel_row(row, now, actor)
 
     def cancel_row(self, row: RegistrationRow, now: datetime, actor: str) -> int:
@@ -488,13 +483,7 @@ class Tx:
 
     def active_by_phone(self, event_id: str, phone: str) -> RegistrationRow | None:
         """The active registration with this phone number (phone registrations without email)."""
-        return self.session.scalars(
-            select(RegistrationRow).where(
-                RegistrationRow.event_id == event_id,
-                RegistrationRow.phone == phone,
-                RegistrationRow.status != Status.CANCELLED.value,
-            )
-        ).first()
+        return self._active(event_id, RegistrationRow.phone == phone)
 
     def history(
         self, event_id: str, email_normalized: str | None = None
@@ -544,14 +533,13 @@ class Tx:
 
     def active_row(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
         """The person's active registration row for the event, or None."""
-        return self._active(event_id, email_normalized)
+        return self._active(event_id, RegistrationRow.email_normalized == email_normalized)
 
-    def _active(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
+    def _active(self, event_id: str, who: ColumnElement[bool]) -> RegistrationRow | None:
+        """The event's active (not cancelled) registration matching `who`, or None."""
         return self.session.scalars(
             select(RegistrationRow).where(
-                RegistrationRow.event_id == event_id,
-                RegistrationRow.email_normalized == email_normalized,
-                RegistrationRow.status != Status.CANCELLED.value,
+                RegistrationRow.event_id == event_id, who, RegistrationRow.status != Status.CANCELLED.value
             )
         ).first()
 
