@@ -146,6 +146,7 @@ class Desk:
         self.clock = clock
         self.new_message_id = new_message_id
         self.stop = stop or threading.Event()
+        self.committed: Callable[[], None] | None = None  # called after each committed batch of a pass
         self.tz = ZoneInfo(config.bot.timezone)
         self.keywords = chain.Keywords(config.events)
         self.events = {ev.id: ev for ev in config.events}
@@ -171,13 +172,28 @@ class Desk:
     def run_once(self) -> tuple[PassReport, FlushReport]:
         """One pass (all new mail, all due replies); skipped while another process holds the leader lock."""
         if not self.use_leader_lock:
-            return self.poll_once(), self.flush_outbox()
+            return self._poll_and_send(leader=False)
         with self.db.leader() as leader:
             if not leader:
                 log.info("another mailbot process is running a pass on this database: skipped")
                 return PassReport(skipped=True), FlushReport()
             self._release_orphaned_claim()
-            return self.poll_once(), self.flush_outbox(leader=True)
+            return self._poll_and_send(leader=True)
+
+    def _poll_and_send(self, *, leader: bool) -> tuple[PassReport, FlushReport]:
+        """Poll, and send at the same time: a sender thread flushes the outbox after every committed batch,
+        so the first citizens have their answer while later mails of a rush are still being read."""
+        sender = _Sender(self, leader=leader)
+        self.committed = sender.wake
+        sender.start()
+        try:
+            report = self.poll_once()
+        except BaseException:
+            self.committed = None
+            sender.finish(raise_error=False)
+            raise
+        self.committed = None
+        return report, sender.finish()
 
     def _release_orphaned_claim(self) -> None:
         """Replies the last pass-runner claimed and never finished are due now, not after SEND_LEASE.
@@ -246,28 +262,46 @@ class Desk:
         batch: Sequence[MessageMeta],
         report: PassReport,
     ) -> list[int]:
+        """Decide a batch of messages in one transaction (a savepoint each); returns the UIDs to flag.
+
+        One commit per batch instead of one per message: the events are locked once (seat allocation is
+        serialised as before), and a message that fails rolls back only its own savepoint. The UIDs are
+        flagged only after the commit, so a crash mid-batch leaves nothing marked that isn't recorded.
+        """
         limit = self.config.bot.max_message_bytes
         bodies = mailbox.fetch_bodies([m.uid for m in batch if m.size <= limit])
         to_flag: list[int] = []
-        for meta in batch:
-            if self.stop.is_set():
-                report.stopped_early = True
-                break
-            raw = bodies.get(meta.uid)
-            arrival = Arrival(
-                folder,
-                uidvalidity,
-                meta.uid,
-                meta.internaldate,
-                meta.size,
-                content_hash(raw) if raw else None,
-            )
-            outcome = self._process_safely(arrival, raw)
-            if outcome is None:
-                continue
+        counted: list[Outcome] = []
+        hashes = {uid: content_hash(raw) for uid, raw in bodies.items() if raw}
+        with self.db.transaction() as tx:
+            for event_id in sorted(self.events):
+                tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
+            known = tx.first_by_hash(list(hashes.values()))  # same mail seen before: one query per batch
+            for meta in batch:
+                if self.stop.is_set():
+                    report.stopped_early = True
+                    break
+                raw = bodies.pop(meta.uid, None)
+                arrival = Arrival(
+                    folder,
+                    uidvalidity,
+                    meta.uid,
+                    meta.internaldate,
+                    meta.size,
+                    hashes.get(meta.uid),
+                )
+                outcome = self._process_safely(tx, arrival, raw, known)
+                if outcome is None:
+                    continue
+                if arrival.content_hash is not None:
+                    known.setdefault(arrival.content_hash, (folder, uidvalidity, meta.uid))
+                counted.append(outcome)
+                if outcome.value in _FLAG_OUTCOMES:
+                    to_flag.append(meta.uid)
+        for outcome in counted:  # only once the batch is committed
             report.count(outcome)
-            if outcome.value in _FLAG_OUTCOMES:
-                to_flag.append(meta.uid)
+        if self.committed is not None:
+            self.committed()
         return to_flag
 
     def _flag(
@@ -283,33 +317,38 @@ class Desk:
         with self.db.transaction() as tx:
             tx.mark_flagged(folder, uidvalidity, uids)
 
-    def _process_safely(self, arrival: Arrival, raw: bytes | None) -> Outcome | None:
+    def _process_safely(
+        self, tx: Tx, arrival: Arrival, raw: bytes | None, known: Mapping[str, tuple[str, int, int]]
+    ) -> Outcome | None:
         """The per-message boundary: any failure rolls back and quarantines this one message only."""
         parsed: list[InboundMessage] = []  # filled by _process once parsed, so quarantine keeps its identity
         try:
-            return self._process(arrival, raw, parsed)
+            with tx.savepoint():
+                return self._process(tx, arrival, raw, parsed, known)
         except DuplicateMessageError:
             return None  # another process recorded it first
         except Exception as exc:  # noqa: BLE001 (the loop must never die on one message: DESIGN 9)
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
             log.warning("uid %s quarantined: %s", arrival.uid, reason)
             try:
-                self._record(arrival, parsed[0] if parsed else None, Outcome.QUARANTINED, reason, ())
+                with tx.savepoint():
+                    self._record(tx, arrival, parsed[0] if parsed else None, Outcome.QUARANTINED, reason)
             except DuplicateMessageError:
                 return None
             return Outcome.QUARANTINED
 
     def _record(
         self,
+        tx: Tx,
         arrival: Arrival,
         msg: InboundMessage | None,
         outcome: Outcome,
         reason: str,
-        hits: Sequence[tuple[str, str]],
+        *,
+        hits: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """A verdict that needs no booking: the ledger row alone, in its own transaction."""
-        with self.db.transaction() as tx:
-            self._ledger(tx, arrival, msg=msg, outcome=outcome, reason=reason, hits=hits)
+        """A verdict that needs no booking: the ledger row alone."""
+        self._ledger(tx, arrival, msg=msg, outcome=outcome, reason=reason, hits=hits)
 
     def _ledger(
         self,
@@ -339,69 +378,83 @@ class Desk:
             now=self.clock(),
         )
 
-    def _process(self, arrival: Arrival, raw: bytes | None, parsed: list[InboundMessage]) -> Outcome:
+    def _process(
+        self,
+        tx: Tx,
+        arrival: Arrival,
+        raw: bytes | None,
+        parsed: list[InboundMessage],
+        known: Mapping[str, tuple[str, int, int]],
+    ) -> Outcome:
         if raw is None:
             reason = f"{arrival.size} bytes > max_message_bytes {self.config.bot.max_message_bytes}"
-            self._record(arrival, None, Outcome.TOO_LARGE, reason, ())
+            self._record(tx, arrival, None, Outcome.TOO_LARGE, reason)
             log.warning("uid %s too large, left for staff: %s", arrival.uid, reason)
             return Outcome.TOO_LARGE
         try:
             msg = parse_message(raw)
         except MessageParseError as exc:
-            self._record(arrival, None, Outcome.QUARANTINED, str(exc), ())
+            self._record(tx, arrival, None, Outcome.QUARANTINED, str(exc))
             log.warning("uid %s quarantined: %s", arrival.uid, exc)
             return Outcome.QUARANTINED
         parsed.append(msg)
-        if self._seen_before(arrival, msg):
+        if self._seen_before(tx, arrival, msg, known):
             return Outcome.ALREADY_PROCESSED
-        return self._handle(arrival, raw, msg)
+        return self._handle(tx, arrival, raw, msg)
 
-    def _seen_before(self, arrival: Arrival, msg: InboundMessage) -> bool:
-        """Same mail, other identity: folder recreated (new UIDVALIDITY) or moved back (new UID)?"""
+    def _seen_before(
+        self, tx: Tx, arrival: Arrival, msg: InboundMessage, known: Mapping[str, tuple[str, int, int]]
+    ) -> bool:
+        """Same mail, other identity: folder recreated (new UIDVALIDITY) or moved back (new UID)?
+
+        `known` maps content hashes to where the first mail with it is (by content: it covers the
+        Message-ID too, and survives the erasure of personal data, which clears the stored Message-ID).
+        """
         if arrival.content_hash is None:
             return False
-        with self.db.transaction() as tx:
-            earlier = tx.same_mail(msg.message_id, arrival.content_hash)
-            where = (earlier.folder, earlier.uidvalidity, earlier.uid) if earlier else None
+        where = known.get(arrival.content_hash)
         if where is None or where == (arrival.folder, arrival.uidvalidity, arrival.uid):
             return False
         reason = f"same mail as {where[0]} uid {where[2]} (uidvalidity {where[1]})"
-        self._record(arrival, msg, Outcome.ALREADY_PROCESSED, reason, ())
+        self._record(tx, arrival, msg, Outcome.ALREADY_PROCESSED, reason)
         return True
 
-    def _handle(self, arrival: Arrival, raw: bytes, msg: InboundMessage) -> Outcome:
+    def _handle(self, tx: Tx, arrival: Arrival, raw: bytes, msg: InboundMessage) -> Outcome:
         """Classify a parsed message and act on it: machine, not our business, rejected, or an intent."""
         verdict = chain.classify(msg, self.rule_context, self.keywords)
         hits = tuple((h.rule, h.reason) for h in verdict.hits)
         if verdict.machine is not None:
-            return self._machine(arrival, raw, msg, verdict.machine.reason, hits)
+            return self._machine(tx, arrival, raw, msg, reason=verdict.machine.reason, hits=hits)
         if (
             verdict.intent is not None
             and self.read_bounce is not None
             and self.read_bounce(raw, self.rule_context)
         ):
             # A bounce with none of the usual marks, recognised by its body (flufl.bounce): never answer it.
-            return self._machine(arrival, raw, msg, "non-standard bounce (flufl.bounce)", hits)
+            return self._machine(
+                tx, arrival, raw, msg, reason="non-standard bounce (flufl.bounce)", hits=hits
+            )
         event_ids = verdict.event_ids
         if not event_ids and verdict.our_references and verdict.intent is not None:
-            with self.db.transaction() as tx:  # "Abmeldung" in a reply to our mail: the event it was about
-                event_ids = tuple(e for e in tx.events_of_replies(verdict.our_references) if e in self.events)
+            # "Abmeldung" in a reply to our mail: the event it was about
+            event_ids = tuple(e for e in tx.events_of_replies(verdict.our_references) if e in self.events)
         if verdict.intent is None or not event_ids:
-            self._record(arrival, msg, Outcome.NOT_REGISTRATION, "not the desk's business", hits)
+            self._record(tx, arrival, msg, Outcome.NOT_REGISTRATION, "not the desk's business", hits=hits)
             return Outcome.NOT_REGISTRATION
         if self.config.bot.require_authenticated_sender:
             trusted, why = authentication.authenticated(msg)
             if not trusted:
-                self._record(arrival, msg, Outcome.HELD, f"held for staff: {why}", hits)
+                self._record(tx, arrival, msg, Outcome.HELD, f"held for staff: {why}", hits=hits)
                 log.info("uid %s held for staff (sender not authenticated): %s", arrival.uid, why)
                 return Outcome.HELD
         normalized = normalize_address(msg.sender.address) if msg.sender else None
         if msg.sender is None or normalized is None:
-            self._record(arrival, msg, Outcome.REJECTED, "no valid sender address", hits)
+            self._record(tx, arrival, msg, Outcome.REJECTED, "no valid sender address", hits=hits)
             log.warning("uid %s keyword mail without a valid sender address: not answered", arrival.uid)
             return Outcome.REJECTED
         sender = Address(msg.sender.name, msg.sender.address)
         return self._act(
+            tx,
             arrival,
             msg=msg,
             intent=verdict.intent,
@@ -412,26 +465,33 @@ class Desk:
         )
 
     def _machine(
-        self, arrival: Arrival, raw: bytes, msg: InboundMessage, reason: str, hits: Sequence[tuple[str, str]]
+        self,
+        tx: Tx,
+        arrival: Arrival,
+        raw: bytes,
+        msg: InboundMessage,
+        *,
+        reason: str,
+        hits: Sequence[tuple[str, str]],
     ) -> Outcome:
         """Never answered (RFC 3834); a bounce of one of our replies marks that reply undeliverable."""
         report = self.read_bounce(raw, self.rule_context) if self.read_bounce is not None else None
         if report is not None and report.permanent:
-            with self.db.transaction() as tx:
-                recent = self.clock() - BOUNCE_MATCH_WINDOW
-                outbox_id = tx.find_reply(report.our_message_ids, report.failed_recipients, recent)
-                if outbox_id is not None:
-                    recipient = tx.mark_bounced(outbox_id, self.clock())
-                    why = f"bounce of our reply to {mask(recipient)}: {report.diagnostic}"[:500]
-                    self._ledger(tx, arrival, msg=msg, outcome=Outcome.BOUNCE, reason=why, hits=hits)
-                    log.warning("uid %s %s", arrival.uid, why)
-                    return Outcome.BOUNCE
-        self._record(arrival, msg, Outcome.MACHINE, reason, hits)
+            recent = self.clock() - BOUNCE_MATCH_WINDOW
+            outbox_id = tx.find_reply(report.our_message_ids, report.failed_recipients, recent)
+            if outbox_id is not None:
+                recipient = tx.mark_bounced(outbox_id, self.clock())
+                why = f"bounce of our reply to {mask(recipient)}: {report.diagnostic}"[:500]
+                self._ledger(tx, arrival, msg=msg, outcome=Outcome.BOUNCE, reason=why, hits=hits)
+                log.warning("uid %s %s", arrival.uid, why)
+                return Outcome.BOUNCE
+        self._record(tx, arrival, msg, Outcome.MACHINE, reason, hits=hits)
         log.info("uid %s not answered (machine): %s", arrival.uid, reason)
         return Outcome.MACHINE
 
     def _act(
         self,
+        tx: Tx,
         arrival: Arrival,
         *,
         msg: InboundMessage,
@@ -441,67 +501,65 @@ class Desk:
         normalized: str,
         hits: Sequence[tuple[str, str]],
     ) -> Outcome:
-        """Ledger row, registration changes, promotions and replies: one transaction (invariant 5)."""
+        """Ledger row, registration changes, promotions and replies: one savepoint of the batch's transaction
+        (invariant 5); the batch holds the event locks, so seat allocation stays serialised per event."""
         now = self.clock()
         actor = f"mail uid {arrival.uid} from {mask(sender.address)}"
         found: list[Outcome] = []
         reasons = []
-        with self.db.transaction() as tx:
-            for event_id in sorted(event_ids):
-                tx.lock_event(event_id)  # serialise seat allocation per event (and take it before the ledger)
-            ledger_id = self._ledger(
-                tx, arrival, msg=msg, outcome=Outcome.DUPLICATE, reason="", hits=hits, intent=intent
+        ledger_id = self._ledger(
+            tx, arrival, msg=msg, outcome=Outcome.DUPLICATE, reason="", hits=hits, intent=intent
+        )
+        for event_id in event_ids:
+            event = self.events[event_id]
+            existing = tx.existing(event_id, normalized)
+            registration_id = None
+            if intent is Intent.CANCEL:
+                decision = booking.cancel(existing)
+                found.append(Outcome.CANCELLED)
+                if decision.reply is ReplyStatus.CANCELLED:
+                    registration_id = tx.cancel(event_id, normalized, now, actor)
+            elif intent is Intent.STATUS:
+                decision = booking.status(existing)
+                found.append(Outcome.STATUS)
+            elif refused := booking.outside_window(event, existing, arrival.internaldate):
+                decision = refused
+                found.append(Outcome.OUTSIDE_WINDOW)
+            else:
+                decision = booking.decide(event, tx.counts(event_id), existing)
+                found.append(Outcome.REGISTERED if decision.new_registration else Outcome.DUPLICATE)
+                if decision.new_registration:
+                    assert decision.status is not None
+                    registration_id = tx.add_registration(
+                        event_id=event_id,
+                        position=decision.position,
+                        status=decision.status,
+                        name=sender.name,
+                        email=sender.address,
+                        email_normalized=normalized,
+                        channel=Channel.EMAIL.value,
+                        received_at=arrival.internaldate,
+                        ledger_id=ledger_id,
+                        message_id=msg.message_id,
+                        now=now,
+                        actor=actor,
+                    )
+            sent = self._queue_reply(
+                tx,
+                msg=msg,
+                recipient=sender,
+                normalized=normalized,
+                event_id=event_id,
+                decision=decision,
+                registration_id=registration_id,
+                ledger_id=ledger_id,
+                now=now,
             )
-            for event_id in event_ids:
-                event = self.events[event_id]
-                existing = tx.existing(event_id, normalized)
-                registration_id = None
-                if intent is Intent.CANCEL:
-                    decision = booking.cancel(existing)
-                    found.append(Outcome.CANCELLED)
-                    if decision.reply is ReplyStatus.CANCELLED:
-                        registration_id = tx.cancel(event_id, normalized, now, actor)
-                elif intent is Intent.STATUS:
-                    decision = booking.status(existing)
-                    found.append(Outcome.STATUS)
-                elif refused := booking.outside_window(event, existing, arrival.internaldate):
-                    decision = refused
-                    found.append(Outcome.OUTSIDE_WINDOW)
-                else:
-                    decision = booking.decide(event, tx.counts(event_id), existing)
-                    found.append(Outcome.REGISTERED if decision.new_registration else Outcome.DUPLICATE)
-                    if decision.new_registration:
-                        assert decision.status is not None
-                        registration_id = tx.add_registration(
-                            event_id=event_id,
-                            position=decision.position,
-                            status=decision.status,
-                            name=sender.name,
-                            email=sender.address,
-                            email_normalized=normalized,
-                            channel=Channel.EMAIL.value,
-                            received_at=arrival.internaldate,
-                            ledger_id=ledger_id,
-                            message_id=msg.message_id,
-                            now=now,
-                            actor=actor,
-                        )
-                sent = self._queue_reply(
-                    tx,
-                    msg=msg,
-                    recipient=sender,
-                    normalized=normalized,
-                    event_id=event_id,
-                    decision=decision,
-                    registration_id=registration_id,
-                    ledger_id=ledger_id,
-                    now=now,
-                )
-                reasons.append(f"{event_id}: {decision.reply.value}{sent}")
-                if intent is Intent.CANCEL:
-                    reasons += self._promote(tx, event, now)
-            outcome = min(found, key=_OUTCOME_RANK.index)
-            tx.set_ledger_outcome(ledger_id, outcome.value, "; ".join(reasons))
+            reasons.append(f"{event_id}: {decision.reply.value}{sent}")
+            if intent is Intent.CANCEL:
+                reasons += self._promote(tx, event, now)
+        outcome = min(found, key=_OUTCOME_RANK.index)
+        tx.set_ledger_outcome(ledger_id, outcome.value, "; ".join(reasons))
         log.info("uid %s from %s: %s", arrival.uid, mask(sender.address), "; ".join(reasons))
         return outcome
 
@@ -572,8 +630,9 @@ class Desk:
         since = now - timedelta(days=1)
         limit = self.config.bot.max_replies_per_address_per_day
         note = ""
-        if tx.replies_to(normalized, since, kind=None) >= limit:
-            if tx.replies_to(normalized, since, kind=ReplyStatus.LIMIT.value):
+        replies, notices = tx.replies_to(normalized, since)
+        if replies >= limit:
+            if notices:
                 return " (reply suppressed: daily limit)"
             decision = Decision(reply=ReplyStatus.LIMIT, status=None, new_registration=False, position=0)
             note = " (limit notice instead of the reply)"
@@ -897,31 +956,46 @@ class Desk:
         Interrupted (Ctrl-C), the unsent mails of the batch are released at once for the next run.
         """
         handled: set[int] = set()
+        pending: list[tuple[DeliveryResult, datetime]] = []
+
+        def commit() -> None:
+            """Record the answer at once: a crash resends at most the mail in flight per connection."""
+            if not pending:
+                return
+            with self.db.transaction() as tx:
+                for result, when in pending:
+                    if result.accepted:
+                        tx.mark_sent(result.outbox_id, when)
+                    else:
+                        retry = when + backoff(attempts[result.outbox_id] + 1)
+                        tx.mark_failed(
+                            result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry
+                        )
+            for result, _when in pending:
+                if result.accepted:
+                    report.sent += 1
+                elif result.permanent:
+                    report.failed += 1
+                else:
+                    report.deferred += 1
+            pending.clear()
 
         def record(result: DeliveryResult) -> None:
-            when = self.clock()
-            with self.db.transaction() as tx:
-                if result.accepted:
-                    tx.mark_sent(result.outbox_id, when)
-                    report.sent += 1
-                else:
-                    retry = when + backoff(attempts[result.outbox_id] + 1)
-                    tx.mark_failed(
-                        result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry
-                    )
-                    if result.permanent:
-                        report.failed += 1
-                    else:
-                        report.deferred += 1
-                    log.warning("reply %s refused: %s", result.outbox_id, result.error)
+            pending.append((result, self.clock()))
             handled.add(result.outbox_id)
+            if not result.accepted:
+                log.warning("reply %s refused: %s", result.outbox_id, result.error)
+            commit()
             if on_sent is not None:
                 on_sent()
             if pace:
                 self.stop.wait(pace)
 
         try:
-            self.mailer.send_all(mails, record)
+            try:
+                self.mailer.send_all(mails, record)
+            finally:
+                commit()  # answers the server gave are recorded whatever happens next
         except (KeyboardInterrupt, SystemExit):
             with self.db.transaction() as tx:
                 tx.release([m.outbox_id for m in mails if m.outbox_id not in handled], self.clock())
@@ -973,6 +1047,58 @@ class Desk:
             self.mailer.send_all(alerts, lambda _result: None)
         except TemporaryDeliveryError as exc:
             log.warning("alert to the admins not sent: %s", exc)
+
+
+class _Sender:
+    """A thread that flushes the outbox whenever the pass committed a batch, and once more at its end."""
+
+    def __init__(self, desk: Desk, *, leader: bool) -> None:
+        self.desk, self.leader = desk, leader
+        self.report = FlushReport()
+        self.error: BaseException | None = None
+        self._due = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+
+    def start(self) -> None:
+        """Begin with what is due already."""
+        self._due.set()
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New replies were committed."""
+        self._due.set()
+
+    def finish(self, *, raise_error: bool = True) -> FlushReport:
+        """Send what is left, wait for the thread; a failure of the sender is raised here."""
+        self._done.set()
+        self._due.set()
+        self._thread.join()
+        if self.error is not None and raise_error:
+            raise self.error
+        return self.report
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._due.wait()
+                self._due.clear()
+                last = self._done.is_set()
+                flush = self.desk.flush_outbox(leader=self.leader)
+                self._add(flush)
+                if last or flush.error or flush.paused or self.desk.stop.is_set():
+                    # SMTP trouble or the hourly limit: this pass sends no more; the next pass retries.
+                    return
+        except BaseException as exc:  # noqa: BLE001 (handed to the pass, which fails with it)
+            self.error = exc
+
+    def _add(self, flush: FlushReport) -> None:
+        total = self.report
+        total.sent += flush.sent
+        total.failed += flush.failed
+        total.deferred += flush.deferred
+        total.error = total.error or flush.error
+        total.paused = total.paused or flush.paused
 
 
 def backoff(attempt: int) -> timedelta:

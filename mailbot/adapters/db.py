@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -19,12 +19,15 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    case,
     create_engine,
     event,
     func,
+    insert,
     select,
     text,
     update,
@@ -317,6 +320,36 @@ class Tx:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # Read-through caches for a batch of messages in one transaction; kept exact by this class's own
+        # writes and dropped when a savepoint rolls back (see `savepoint`).
+        self._counts: dict[str, EventCounts] = {}
+        self._access_started: set[str] = set()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A SAVEPOINT: on an exception only the work inside it is undone, the transaction goes on."""
+        try:
+            with self.session.begin_nested():
+                yield
+        except BaseException:
+            self._counts.clear()
+            self._access_started.clear()
+            raise
+
+    def _count_change(self, event_id: str, old: str | None, new: str | None, position: int = 0) -> None:
+        """Keep the cached counts exact after a registration changed status in this transaction."""
+        counts = self._counts.get(event_id)
+        if counts is None:
+            return
+        delta = {Status.CONFIRMED.value: 0, Status.WAITLISTED.value: 0}
+        for status, step in ((old, -1), (new, 1)):
+            if status in delta:
+                delta[status] += step
+        self._counts[event_id] = EventCounts(
+            confirmed=counts.confirmed + delta[Status.CONFIRMED.value],
+            waitlisted=counts.waitlisted + delta[Status.WAITLISTED.value],
+            registrations=max(counts.registrations, position),
+        )
 
     # --- events ---
     def sync_events(self, events: Sequence[Event]) -> None:
@@ -351,18 +384,23 @@ class Tx:
         return {str(status): int(n) for status, n in rows}
 
     def counts(self, event_id: str) -> EventCounts:
-        """Confirmed, waitlisted and all registrations of the event."""
+        """Confirmed, waitlisted and all registrations of the event (read once per transaction)."""
+        cached = self._counts.get(event_id)
+        if cached is not None:
+            return cached
         by_status = self._by_status(event_id)
         max_position = self.session.scalar(
             select(func.coalesce(func.max(RegistrationRow.position), 0)).where(
                 RegistrationRow.event_id == event_id
             )
         )
-        return EventCounts(
+        counts = EventCounts(
             confirmed=by_status.get(Status.CONFIRMED.value, 0),
             waitlisted=by_status.get(Status.WAITLISTED.value, 0),
             registrations=int(max_position or 0),
         )
+        self._counts[event_id] = counts
+        return counts
 
     def existing(self, event_id: str, email_normalized: str) -> Existing | None:
         """The person's active registration for the event, with its current seat or waitlist place."""
@@ -405,7 +443,8 @@ class Tx:
         phone: str | None = None,
     ) -> int:
         """Insert a registration (and its audit entry); returns its id."""
-        row = RegistrationRow(
+        registration_id = self._insert(
+            RegistrationRow,
             event_id=event_id,
             position=position,
             status=status.value,
@@ -419,18 +458,28 @@ class Tx:
             message_id=message_id,
             created_at=now,
         )
-        self.session.add(row)
-        self.session.flush()
-        self.audit(
-            row,
+        self._count_change(event_id, None, status.value, position)
+        self._insert(
+            AuditRow,
+            at=now,
+            event_id=event_id,
+            registration_id=registration_id,
             actor=actor,
             action="registered",
-            old=None,
-            new=status.value,
-            now=now,
+            old_status=None,
+            new_status=status.value,
             detail=f"channel {channel}, position {position}",
         )
-        return row.id
+        return registration_id
+
+    def _insert(self, model: type[Base], **values: Any) -> int:
+        """A plain INSERT (no unit of work: a hot path of every registration); returns the new id."""
+        self.session.flush()  # ORM changes first, in their order
+        table = cast("Table", model.__table__)
+        result = self.session.connection().execute(insert(table).values(**values))
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def cancel(self, event_id: str, email_normalized: str, now: datetime, actor: str) -> int | None:
         """Cancel the person's active registration; returns its id (None if there was none)."""
@@ -442,6 +491,7 @@ class Tx:
         old = row.status
         row.status = Status.CANCELLED.value
         row.cancelled_at = now
+        self._count_change(row.event_id, old, row.status)
         self.audit(row, actor=actor, action="cancelled", old=old, new=row.status, now=now)
         return row.id
 
@@ -519,17 +569,21 @@ class Tx:
         row = self.session.get(RegistrationRow, registration_id)
         if row is not None and getattr(row, column) is None:
             setattr(row, column, now)
+            if column == "access_sent_at":
+                self._access_started.add(row.event_id)
 
     def access_started(self, event_id: str) -> bool:
-        """Whether the access data of the event has gone out to anyone."""
-        return (
-            self.session.scalar(
-                select(func.count()).where(
-                    RegistrationRow.event_id == event_id, RegistrationRow.access_sent_at.is_not(None)
-                )
-            )
-            or 0
-        ) > 0
+        """Whether the access data of the event has gone out to anyone (once known, not asked again)."""
+        if event_id in self._access_started:
+            return True
+        started = self.session.scalar(
+            select(RegistrationRow.id)
+            .where(RegistrationRow.event_id == event_id, RegistrationRow.access_sent_at.is_not(None))
+            .limit(1)
+        )
+        if started is not None:
+            self._access_started.add(event_id)
+        return started is not None
 
     def active_row(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
         """The person's active registration row for the event, or None."""
@@ -562,6 +616,7 @@ class Tx:
         """Give a waitlisted registration a seat (audited); returns its seat number among the confirmed."""
         row = self.session.get(RegistrationRow, registration_id)
         assert row is not None
+        self._count_change(row.event_id, row.status, Status.CONFIRMED.value)
         row.status = Status.CONFIRMED.value
         row.promoted_at = now
         self.audit(
@@ -604,37 +659,42 @@ class Tx:
         intent: str | None = None,
         content_hash: str | None = None,
     ) -> int:
-        """Record a processed message; raises DuplicateMessageError if it is already recorded."""
-        row = LedgerRow(
-            folder=folder,
-            uidvalidity=uidvalidity,
-            uid=uid,
-            message_id=message_id,
-            internaldate=internaldate,
-            size=size,
-            outcome=outcome,
-            reason=reason,
-            rule_hits=json.dumps([list(h) for h in rule_hits], ensure_ascii=False),
-            intent=intent,
-            content_hash=content_hash,
-            sender=sender,
-            subject=subject,
-            processed_at=now,
-            flagged=False,
-        )
+        """Record a processed message; raises DuplicateMessageError if it is already recorded.
+
+        Call it inside a savepoint (`Tx.savepoint`): the failed INSERT must not end the whole transaction.
+        """
+        values = {
+            "folder": folder,
+            "uidvalidity": uidvalidity,
+            "uid": uid,
+            "message_id": message_id,
+            "internaldate": internaldate,
+            "size": size,
+            "outcome": outcome,
+            "reason": reason,
+            "rule_hits": json.dumps([list(h) for h in rule_hits], ensure_ascii=False),
+            "intent": intent,
+            "content_hash": content_hash,
+            "sender": sender,
+            "subject": subject,
+            "processed_at": now,
+            "flagged": False,
+        }
         try:
-            with self.session.begin_nested():
-                self.session.add(row)
-                self.session.flush()
+            return self._insert(LedgerRow, **values)
         except IntegrityError as exc:
             raise DuplicateMessageError(f"{folder}/{uidvalidity}/{uid}") from exc
-        return row.id
 
-    def same_mail(self, message_id: str | None, content_hash: str) -> LedgerRow | None:  # noqa: ARG002
-        """An earlier ledger row for the same mail, by content hash (it covers the Message-ID header too,
-        and survives the erasure of personal data, which clears the stored Message-ID)."""
-        query = select(LedgerRow).where(LedgerRow.content_hash == content_hash)
-        return self.session.scalars(query.order_by(LedgerRow.id)).first()
+    def first_by_hash(self, content_hashes: Sequence[str]) -> dict[str, tuple[str, int, int]]:
+        """For each content hash already in the ledger: where the first mail with it was (one query)."""
+        if not content_hashes:
+            return {}
+        rows = self.session.execute(
+            select(LedgerRow.content_hash, LedgerRow.folder, LedgerRow.uidvalidity, LedgerRow.uid)
+            .where(LedgerRow.content_hash.in_(sorted(set(content_hashes))))
+            .order_by(LedgerRow.id.desc())
+        )
+        return {str(h): (folder, int(validity), int(uid)) for h, folder, validity, uid in rows}
 
     def set_ledger_outcome(self, ledger_id: int, outcome: str, reason: str) -> None:
         """Update the verdict of a ledger row written earlier in this transaction."""
@@ -701,7 +761,8 @@ class Tx:
         now: datetime,
     ) -> int:
         """Queue a reply in the same transaction as the decision it reports."""
-        row = OutboxRow(
+        return self._insert(
+            OutboxRow,
             event_id=event_id,
             registration_id=registration_id,
             ledger_id=ledger_id,
@@ -715,17 +776,16 @@ class Tx:
             attempts=0,
             next_attempt_at=now,
         )
-        self.session.add(row)
-        self.session.flush()
-        return row.id
 
-    def replies_to(self, recipient_normalized: str, since: datetime, *, kind: str | None) -> int:
-        """How many replies (of one kind, or all but limit notices) went or go to an address since then."""
-        query = select(func.count()).where(
-            OutboxRow.recipient_normalized == recipient_normalized, OutboxRow.created_at >= since
-        )
-        query = query.where(OutboxRow.kind == kind) if kind else query.where(OutboxRow.kind != "limit")
-        return int(self.session.scalar(query) or 0)
+    def replies_to(self, recipient_normalized: str, since: datetime) -> tuple[int, int]:
+        """Replies to an address since then: (all but limit notices, limit notices), in one query."""
+        is_limit = case((OutboxRow.kind == "limit", 1), else_=0)
+        row = self.session.execute(
+            select(
+                func.count() - func.coalesce(func.sum(is_limit), 0), func.coalesce(func.sum(is_limit), 0)
+            ).where(OutboxRow.recipient_normalized == recipient_normalized, OutboxRow.created_at >= since)
+        ).one()
+        return int(row[0] or 0), int(row[1] or 0)
 
     def events_of_replies(self, message_ids: Sequence[str]) -> list[str]:
         """The events our replies with these Message-IDs were about."""
