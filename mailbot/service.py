@@ -146,7 +146,7 @@ class Desk:
         self.clock = clock
         self.new_message_id = new_message_id
         self.stop = stop or threading.Event()
-        self.committed: Callable[[], None] | None = None  # called after each committed batch of a pass
+        self.committed: Callable[[], None] | None = None  # called after each batch is committed and flagged
         self.tz = ZoneInfo(config.bot.timezone)
         self.keywords = chain.Keywords(config.events)
         self.events = {ev.id: ev for ev in config.events}
@@ -181,19 +181,32 @@ class Desk:
             return self._poll_and_send(leader=True)
 
     def _poll_and_send(self, *, leader: bool) -> tuple[PassReport, FlushReport]:
-        """Poll, and send at the same time: a sender thread flushes the outbox after every committed batch,
-        so the first citizens have their answer while later mails of a rush are still being read."""
-        sender = _Sender(self, leader=leader)
-        self.committed = sender.wake
-        sender.start()
+        """Poll, sending the replies of each committed batch before reading the next one.
+
+        In a rush the first citizens have their answer within seconds, not after the whole mailbox. (A
+        sender thread beside the pass was measured slower: it contends with the pass for the GIL and, on
+        SQLite, for the write lock.) SMTP trouble or the hourly limit stops sending for the rest of the pass;
+        the bookings go on, and the next pass sends what waits.
+        """
+        total = FlushReport()
+
+        def send() -> None:
+            if total.error or total.paused or self.stop.is_set():
+                return
+            flush = self.flush_outbox(leader=leader)
+            total.sent += flush.sent
+            total.failed += flush.failed
+            total.deferred += flush.deferred
+            total.error = total.error or flush.error
+            total.paused = total.paused or flush.paused
+
+        self.committed = send
         try:
             report = self.poll_once()
-        except BaseException:
+        finally:
             self.committed = None
-            sender.finish(raise_error=False)
-            raise
-        self.committed = None
-        return report, sender.finish()
+        send()  # the rest: replies of mails answered by admins, promotions, retries that came due
+        return report, total
 
     def _release_orphaned_claim(self) -> None:
         """Replies the last pass-runner claimed and never finished are due now, not after SEND_LEASE.
@@ -245,6 +258,8 @@ class Desk:
                 batch = [metas[i] for i in chunk]
                 to_flag = self._process_batch(mailbox, info.folder, info.uidvalidity, batch, report)
                 self._flag(mailbox, info.folder, info.uidvalidity, info.keywords_allowed, to_flag)
+                if self.committed is not None:
+                    self.committed()  # the batch's replies go out before the next batch is read
                 if self.stop.is_set():
                     report.stopped_early = True
                     break
@@ -300,8 +315,6 @@ class Desk:
                     to_flag.append(meta.uid)
         for outcome in counted:  # only once the batch is committed
             report.count(outcome)
-        if self.committed is not None:
-            self.committed()
         return to_flag
 
     def _flag(
@@ -1047,58 +1060,6 @@ class Desk:
             self.mailer.send_all(alerts, lambda _result: None)
         except TemporaryDeliveryError as exc:
             log.warning("alert to the admins not sent: %s", exc)
-
-
-class _Sender:
-    """A thread that flushes the outbox whenever the pass committed a batch, and once more at its end."""
-
-    def __init__(self, desk: Desk, *, leader: bool) -> None:
-        self.desk, self.leader = desk, leader
-        self.report = FlushReport()
-        self.error: BaseException | None = None
-        self._due = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
-
-    def start(self) -> None:
-        """Begin with what is due already."""
-        self._due.set()
-        self._thread.start()
-
-    def wake(self) -> None:
-        """New replies were committed."""
-        self._due.set()
-
-    def finish(self, *, raise_error: bool = True) -> FlushReport:
-        """Send what is left, wait for the thread; a failure of the sender is raised here."""
-        self._done.set()
-        self._due.set()
-        self._thread.join()
-        if self.error is not None and raise_error:
-            raise self.error
-        return self.report
-
-    def _run(self) -> None:
-        try:
-            while True:
-                self._due.wait()
-                self._due.clear()
-                last = self._done.is_set()
-                flush = self.desk.flush_outbox(leader=self.leader)
-                self._add(flush)
-                if last or flush.error or flush.paused or self.desk.stop.is_set():
-                    # SMTP trouble or the hourly limit: this pass sends no more; the next pass retries.
-                    return
-        except BaseException as exc:  # noqa: BLE001 (handed to the pass, which fails with it)
-            self.error = exc
-
-    def _add(self, flush: FlushReport) -> None:
-        total = self.report
-        total.sent += flush.sent
-        total.failed += flush.failed
-        total.deferred += flush.deferred
-        total.error = total.error or flush.error
-        total.paused = total.paused or flush.paused
 
 
 def backoff(attempt: int) -> timedelta:
