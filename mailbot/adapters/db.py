@@ -476,7 +476,7 @@ class Tx:
         """A plain INSERT (no unit of work: a hot path of every registration); returns the new id."""
         self.session.flush()  # ORM changes first, in their order
         table = cast("Table", model.__table__)
-        result = self.session.connection().execute(insert(table).values(**values))
+        result = self.session.connection().execute(insert(table), values)  # one compiled form, cached
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
