@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from mailbot.adapters import bounces
 from mailbot.adapters.db import Database
 from mailbot.adapters.imap import ImapMailbox
+from mailbot.adapters.oauth import CommandTokenSource, MsalTokenSource, TokenProvider, TokenSource
 from mailbot.adapters.smtp import SmtpMailer
-from mailbot.config import Config
+from mailbot.config import Config, OAuthSettings
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
 from mailbot.ports import Clock, Mailbox
 from mailbot.service import Desk
@@ -31,11 +33,45 @@ def open_database(config: Config) -> Database:
     return db
 
 
+def _token_provider(oauth: OAuthSettings | None, timeout: float) -> Callable[[], str] | None:
+    """A cached, self-refreshing access token from the configured source; None for a password login."""
+    if oauth is None:
+        return None
+    source: TokenSource
+    if oauth.token_command is not None:
+        source = CommandTokenSource(oauth.token_command, timeout=timeout)
+    else:
+        credentials = oauth.client_credentials
+        assert credentials is not None  # config: exactly one of the two is set
+        source = MsalTokenSource(
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+            authority=credentials.authority,
+            scopes=credentials.scopes,
+            timeout=timeout,
+        )
+    return TokenProvider(source).token
+
+
+def imap_token(config: Config) -> Callable[[], str] | None:
+    """The access tokens of the IMAP login with [imap] auth = "xoauth2"; None with a password.
+
+    Build it once per connection kind and reuse it: the token is cached until shortly before it expires.
+    """
+    return _token_provider(config.imap.oauth, config.imap.timeout)
+
+
+def smtp_token(config: Config) -> Callable[[], str] | None:
+    """The access tokens of the SMTP login with [smtp] auth = "xoauth2"; None with a password (or none)."""
+    return _token_provider(config.smtp.oauth, config.smtp.timeout)
+
+
 def build_desk(
     config: Config, *, db: Database | None = None, clock: Clock = utc_now, stop: threading.Event | None = None
 ) -> Desk:
     """Wire the real adapters for a configuration."""
     imap, smtp = config.imap, config.smtp
+    token = imap_token(config)  # one cache for every pass's login
 
     def mailbox() -> Mailbox:
         return ImapMailbox(
@@ -46,6 +82,7 @@ def build_desk(
             password=imap.password,
             timeout=imap.timeout,
             cafile=imap.ca_file,
+            token=token,
         )
 
     domain = smtp.sender_address.rsplit("@", 1)[1]
@@ -61,6 +98,8 @@ def build_desk(
         password=smtp.password,
         timeout=smtp.timeout,
         cafile=smtp.ca_file,
+        token=smtp_token(config),
+        connections=smtp.connections,
     )
     return Desk(
         config=config,

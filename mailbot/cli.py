@@ -10,13 +10,16 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
 
 from mailbot.config import Config, load_config, resolve_config_path
 from mailbot.errors import ConfigError, MailbotError
+
+if TYPE_CHECKING:
+    from mailbot.scheduler import Closeable
 
 log = logging.getLogger("mailbot")
 
@@ -78,7 +81,10 @@ def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 @click.option("--once", is_flag=True, help="One pass (all new mail, all due replies), then exit.")
 @click.pass_context
 def run(ctx: click.Context, once: bool) -> None:
-    """Poll the mailbox, book registrations and send replies (until SIGTERM/SIGINT)."""
+    """Book registrations and send replies as mail arrives (IMAP IDLE; polling as a safety net).
+
+    Runs until SIGTERM/SIGINT, finishing the message in hand.
+    """
     from mailbot.bootstrap import build_desk  # noqa: PLC0415 (keep `--help` fast)
     from mailbot.watchdog import Watchdog  # noqa: PLC0415
 
@@ -134,8 +140,36 @@ def run(ctx: click.Context, once: bool) -> None:
     moments = [e.send_access_at for e in config.events if e.send_access_at] + [
         e.starts_at - e.reminder_before for e in config.events if e.reminder_before
     ]
-    run_forever(job, config.bot.poll_interval, stop, moments)
+    run_forever(
+        job, config.bot.poll_interval, stop, moments, watch=_idle_watch(config) if config.imap.idle else None
+    )
     log.info("mailbot stopped")
+
+
+def _idle_watch(config: Config) -> Callable[[Callable[[], None]], Closeable]:
+    """Starts the IMAP IDLE watcher (RFC 2177) for `run`: new mail wakes the scheduler at once."""
+    from mailbot.adapters.idle import IdleWatcher  # noqa: PLC0415
+    from mailbot.bootstrap import imap_token  # noqa: PLC0415
+
+    imap = config.imap
+    token = imap_token(config)  # its own cache: the watcher's thread logs in apart from the passes
+
+    def watch(wake: Callable[[], None]) -> Closeable:
+        return IdleWatcher(
+            host=imap.host,
+            port=imap.port,
+            security=imap.security,
+            username=imap.username,
+            password=imap.password,
+            folder=imap.folder,
+            timeout=imap.timeout,
+            wake=wake,
+            cafile=imap.ca_file,
+            poll_interval=config.bot.poll_interval,
+            token=token,
+        ).start()
+
+    return watch
 
 
 @cli.command()

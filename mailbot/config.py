@@ -6,6 +6,7 @@ import ipaddress
 import math
 import os
 import re
+import shlex
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -23,13 +24,19 @@ from mailbot.errors import ConfigError
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_PATH",
+    "DEFAULT_OAUTH_SCOPES",
+    "IMAP_CLIENT_SECRET_ENV",
     "IMAP_PASSWORD_ENV",
+    "SMTP_CLIENT_SECRET_ENV",
     "SMTP_PASSWORD_ENV",
+    "Auth",
     "BotSettings",
+    "ClientCredentials",
     "Config",
     "DatabaseSettings",
     "ImapSettings",
     "Language",
+    "OAuthSettings",
     "Security",
     "SmtpSettings",
     "load_config",
@@ -40,10 +47,35 @@ __all__ = [
 CONFIG_ENV: Final = "MAILBOT_CONFIG"
 IMAP_PASSWORD_ENV: Final = "MAILBOT_IMAP_PASSWORD"  # noqa: S105 (the name of a variable, not a password)
 SMTP_PASSWORD_ENV: Final = "MAILBOT_SMTP_PASSWORD"  # noqa: S105 (the name of a variable, not a password)
+IMAP_CLIENT_SECRET_ENV: Final = "MAILBOT_IMAP_CLIENT_SECRET"  # noqa: S105 (the name of a variable)
+SMTP_CLIENT_SECRET_ENV: Final = "MAILBOT_SMTP_CLIENT_SECRET"  # noqa: S105 (the name of a variable)
+# Exchange Online's IMAP and SMTP, for an app granted access to the mailbox (client-credentials flow).
+DEFAULT_OAUTH_SCOPES: Final = ("https://outlook.office365.com/.default",)
+MICROSOFT_LOGIN: Final = "https://login.microsoftonline.com/"
 DEFAULT_CONFIG_PATH: Final = "config.toml"
 
 Security = Literal["tls", "starttls", "none"]
 Language = Literal["de", "en"]
+Auth = Literal["password", "xoauth2"]
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """An app in Microsoft Entra ID allowed to use the mailbox (OAuth 2.0 client credentials, via msal)."""
+
+    tenant_id: str  # the directory: a GUID or a domain like "castrop-rauxel.de"
+    client_id: str  # the app's (client) id
+    client_secret: str = field(repr=False)
+    authority: str  # e.g. "https://login.microsoftonline.com/<tenant_id>"
+    scopes: tuple[str, ...] = DEFAULT_OAUTH_SCOPES
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """Where the access tokens of a SASL XOAUTH2 login come from: exactly one of the two is set."""
+
+    token_command: tuple[str, ...] | None = None  # argv, run without a shell; prints the token (or JSON)
+    client_credentials: ClientCredentials | None = None
 
 
 @dataclass(frozen=True)
@@ -54,12 +86,17 @@ class ImapSettings:
     port: int
     security: Security
     username: str
-    password: str = field(repr=False)
+    password: str = field(repr=False)  # "" with auth = "xoauth2"
     folder: str = "INBOX"
     processed_folder: str | None = None  # where handled mail is moved; None: it stays (flagged) in folder
     timeout: float = 30.0  # seconds
     ca_file: str | None = None  # extra CA certificates for a self-hosted server (PEM)
     allow_insecure: bool = False  # security = "none" on a non-loopback host
+    idle: bool = (
+        True  # wait in IMAP IDLE for new mail when the server offers it (polling stays as safety net)
+    )
+    auth: Auth = "password"  # "xoauth2": log in with an OAuth 2.0 access token (Microsoft 365, Google)
+    oauth: OAuthSettings | None = None  # set exactly when auth = "xoauth2"
 
 
 @dataclass(frozen=True)
@@ -70,13 +107,16 @@ class SmtpSettings:
     port: int
     security: Security
     username: str | None  # None: send without logging in
-    password: str | None = field(repr=False)
+    password: str | None = field(repr=False)  # None with auth = "xoauth2"
     sender: str  # as written, e.g. "Stadt Castrop-Rauxel <digitalisierung@castrop-rauxel.de>"
     sender_name: str  # the display name, decoded ("" when there is none)
     sender_address: str  # the addr-spec, e.g. "digitalisierung@castrop-rauxel.de"
     timeout: float = 30.0  # seconds
     ca_file: str | None = None  # extra CA certificates for a self-hosted server (PEM)
     allow_insecure: bool = False  # security = "none" on a non-loopback host
+    connections: int = 2  # SMTP connections sending replies at the same time
+    auth: Auth = "password"  # "xoauth2": log in with an OAuth 2.0 access token (Microsoft 365, Google)
+    oauth: OAuthSettings | None = None  # set exactly when auth = "xoauth2"
 
 
 @dataclass(frozen=True)
@@ -240,12 +280,53 @@ def _count(value: object) -> int:
     return number
 
 
+def _connections(value: object) -> int:
+    number = _count(value)
+    if number > 16:
+        raise _Invalid("must be at most 16 (mail providers throttle many parallel connections)")
+    return number
+
+
 def _seconds(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Invalid("must be a number (of seconds)")
     if not math.isfinite(value) or value <= 0:
         raise _Invalid("must be greater than 0")
     return float(value)
+
+
+_SHELL_OPERATORS: Final = frozenset({"|", "||", "&", "&&", ";", "<", ">", ">>", "2>", "2>&1"})
+
+
+def _argv(value: object) -> tuple[str, ...]:
+    """A command run without a shell: a string split like a shell would (shlex), or a list of strings."""
+    if isinstance(value, str):
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise _Invalid(f"cannot be split into words ({exc})") from None
+        if _SHELL_OPERATORS & set(words):
+            raise _Invalid("runs without a shell: put pipes and redirections into a script and name that")
+    elif isinstance(value, list) and all(isinstance(word, str) for word in value):
+        words = list(value)
+    else:
+        raise _Invalid('must be a command, e.g. "/usr/local/bin/get-token desk" or ["get-token", "desk"]')
+    if not words or not words[0].strip():
+        raise _Invalid("must not be empty")
+    return tuple(words)
+
+
+def _https_url(value: object) -> str:
+    url = _text(value)
+    if not url.startswith("https://") or len(url) <= len("https://"):
+        raise _Invalid('must be an https:// URL, e.g. "https://login.microsoftonline.com/<tenant_id>"')
+    return url.rstrip("/")
+
+
+def _scopes(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise _Invalid('must be a list of scopes, e.g. ["https://outlook.office365.com/.default"]')
+    return tuple(value)
 
 
 def _one_of(*choices: str) -> Callable[[object], str]:
@@ -378,6 +459,26 @@ class _Key:
 
 _SECURITY: Final = _one_of("tls", "starttls", "none")
 
+# The same keys in [imap] and [smtp]: how to log in when passwords are not allowed (Exchange Online).
+_OAUTH_KEYS: Final[Mapping[str, _Key]] = {
+    "auth": _Key(_one_of("password", "xoauth2"), default="password"),
+    "token_command": _Key(_argv, default=None),
+    "tenant_id": _Key(_text, default=None),
+    "client_id": _Key(_text, default=None),
+    "client_secret": _Key(_secret, default=None),  # or MAILBOT_IMAP/SMTP_CLIENT_SECRET, or client_secret_file
+    "client_secret_file": _Key(_text, default=None),
+    "authority": _Key(_https_url, default=None),
+    "scopes": _Key(_scopes, default=None),
+}
+_CLIENT_CREDENTIAL_KEYS: Final = (
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+    "authority",
+    "scopes",
+)
+
 _IMAP: Final[Mapping[str, _Key]] = {
     "host": _Key(_text),
     "port": _Key(_port),
@@ -390,6 +491,8 @@ _IMAP: Final[Mapping[str, _Key]] = {
     "password_file": _Key(_text, default=None),
     "ca_file": _Key(_text, default=None),
     "allow_insecure": _Key(_flag, default=False),
+    "idle": _Key(_flag, default=True),
+    **_OAUTH_KEYS,
 }
 _SMTP: Final[Mapping[str, _Key]] = {
     "host": _Key(_text),
@@ -402,6 +505,8 @@ _SMTP: Final[Mapping[str, _Key]] = {
     "password_file": _Key(_text, default=None),
     "ca_file": _Key(_text, default=None),
     "allow_insecure": _Key(_flag, default=False),
+    "connections": _Key(_connections, default=2),
+    **_OAUTH_KEYS,
 }
 _DATABASE: Final[Mapping[str, _Key]] = {
     "url": _Key(_database_url),
@@ -519,22 +624,99 @@ def _transport(
     return password or values["password"]
 
 
+def _oauth(
+    path: str, table: str, values: dict[str, Any], env: Mapping[str, str], env_name: str
+) -> OAuthSettings | None:
+    """The XOAUTH2 keys of [imap]/[smtp] (taken out of `values`); None for auth = "password".
+
+    The client secret comes from the environment, else `client_secret_file`, else the file, like passwords.
+    """
+    raw = {key: values.pop(key) for key in ("token_command", *_CLIENT_CREDENTIAL_KEYS)}
+    given = [key for key, value in raw.items() if value is not None]
+    if values["auth"] != "xoauth2":
+        if given:
+            raise ConfigError(path, f"[{table}] {given[0]}", 'only used with auth = "xoauth2"')
+        return None
+    for key in ("password", "password_file"):
+        if values[key] is not None:
+            raise ConfigError(path, f"[{table}] {key}", 'not used with auth = "xoauth2": remove it')
+    base = Path(path).parent if not path.startswith("<") else Path.cwd()
+    credentials = [key for key in _CLIENT_CREDENTIAL_KEYS if raw[key] is not None]
+    command: tuple[str, ...] | None = raw["token_command"]
+    if command is not None:
+        if credentials:
+            raise ConfigError(
+                path,
+                f"[{table}] {credentials[0]}",
+                "give token_command or client credentials (tenant_id, client_id, client_secret), not both",
+            )
+        if "/" in command[0] and not Path(command[0]).is_absolute():
+            command = (str(base / command[0]), *command[1:])  # a script next to the config file
+        return OAuthSettings(token_command=command)
+    if not credentials:
+        raise ConfigError(
+            path,
+            f"[{table}] token_command",
+            'missing: auth = "xoauth2" needs token_command, or tenant_id, client_id and client_secret',
+        )
+    granted = _client_credentials(path, table, raw, base=base, env=env, env_name=env_name)
+    return OAuthSettings(client_credentials=granted)
+
+
+def _client_credentials(
+    path: str, table: str, raw: dict[str, Any], *, base: Path, env: Mapping[str, str], env_name: str
+) -> ClientCredentials:
+    """Microsoft's client credentials; the secret from the environment, else client_secret_file, else here."""
+    for key in ("tenant_id", "client_id"):
+        if raw[key] is None:
+            raise ConfigError(path, f"[{table}] {key}", 'missing (auth = "xoauth2" with client credentials)')
+    secret = _env_secret(env, env_name)
+    if secret is None and raw["client_secret_file"] is not None:
+        try:
+            secret = (base / raw["client_secret_file"]).read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                path, f"[{table}] client_secret_file", f"cannot be read ({type(exc).__name__})"
+            ) from None
+    secret = secret or raw["client_secret"]
+    if secret is None:
+        raise ConfigError(
+            path, f"[{table}] client_secret", f"missing (set it here, in {env_name}, or client_secret_file)"
+        )
+    tenant: str = raw["tenant_id"]
+    return ClientCredentials(
+        tenant_id=tenant,
+        client_id=raw["client_id"],
+        client_secret=secret,
+        authority=raw["authority"] or MICROSOFT_LOGIN + tenant,
+        scopes=raw["scopes"] or DEFAULT_OAUTH_SCOPES,
+    )
+
+
 def _imap(path: str, values: dict[str, Any], env: Mapping[str, str]) -> ImapSettings:
+    oauth = _oauth(path, "imap", values, env, IMAP_CLIENT_SECRET_ENV)
     password = _transport(path, "imap", values, env, IMAP_PASSWORD_ENV)
-    if password is None:
+    if oauth is not None:
+        password = ""  # the login uses an access token (MAILBOT_IMAP_PASSWORD, if set, is not used)
+    elif password is None:
         raise ConfigError(path, "[imap] password", f"missing (set it here or in {IMAP_PASSWORD_ENV})")
     if values["processed_folder"] is not None and values["processed_folder"] == values["folder"]:
         raise ConfigError(path, "[imap] processed_folder", "must differ from folder")
-    return ImapSettings(**{**values, "password": password})
+    return ImapSettings(**{**values, "password": password, "oauth": oauth})
 
 
 def _smtp(path: str, values: dict[str, Any], env: Mapping[str, str]) -> SmtpSettings:
+    oauth = _oauth(path, "smtp", values, env, SMTP_CLIENT_SECRET_ENV)
     password = _transport(path, "smtp", values, env, SMTP_PASSWORD_ENV)
-    if password is not None and values["username"] is None:
+    if oauth is not None:
+        password = None  # the login uses an access token (MAILBOT_SMTP_PASSWORD, if set, is not used)
+        if values["username"] is None:
+            raise ConfigError(path, "[smtp] username", 'missing (auth = "xoauth2" logs in as this mailbox)')
+    elif password is not None and values["username"] is None:
         raise ConfigError(path, "[smtp] username", "missing (a password is set, so a login is intended)")
     sender_name, sender_address = _split_sender(values["sender"])
     return SmtpSettings(
-        **{**values, "password": password},
+        **{**values, "password": password, "oauth": oauth},
         sender_name=sender_name,
         sender_address=sender_address,
     )

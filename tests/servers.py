@@ -110,15 +110,24 @@ class ImapAccount:
 class Dovecot:
     """A private Dovecot IMAP server on a loopback port, accepting any user name with one password.
 
-    Each user name is its own empty mailbox, created on first login, so tests never share state.
+    Each user name is its own empty mailbox, created on first login, so tests never share state. With
+    `oauth2_introspection_url` it also takes SASL XOAUTH2/OAUTHBEARER logins, checking each token at that
+    OAuth 2.0 token-introspection endpoint (RFC 7662, POST); password logins keep working beside them.
     """
 
     password = "secret"
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        binary: str | None = None,
+        oauth2_introspection_url: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port or 0
         self._binary = binary or find_dovecot()
+        self.oauth2_introspection_url = oauth2_introspection_url
         self._dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -140,6 +149,8 @@ class Dovecot:
         if _is_root():
             os.chown(home, mail_uid, mail_gid)
         (base / "dovecot.conf").write_text(self._config(base, mail_uid, mail_gid))
+        if self.oauth2_introspection_url is not None:
+            (base / "dovecot-oauth2.conf.ext").write_text(self._oauth2_config())
         log = base / "dovecot.log"
         with (base / "stdio.log").open("wb") as stdio:
             # -F keeps the master in the foreground so we own its pid; its stdio must not be our pipes
@@ -214,6 +225,11 @@ service imap-login {{
   chroot =
 }}
 """
+        mechanisms, oauth2_passdb, password_only = "plain login", "", ""
+        if self.oauth2_introspection_url is not None:
+            mechanisms += " xoauth2 oauthbearer"
+            oauth2_passdb = self._oauth2_passdb(base)
+            password_only = "\n  mechanisms = plain login"  # a token is never taken for the password
         return f"""# Private test instance; see tests/servers.py.
 base_dir = {base}/run
 state_dir = {base}/state
@@ -223,13 +239,13 @@ protocols = imap
 listen = {self.host}
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 # A failed login would otherwise cost ~2 s (FACTS.md).
 auth_failure_delay = 0
-# Static passdb/userdb: any user name logs in with one password, no passwd-file to reload.
+{oauth2_passdb}# Static passdb/userdb: any user name logs in with one password, no passwd-file to reload.
 passdb {{
   driver = static
-  args = password={self.password}
+  args = password={self.password}{password_only}
 }}
 userdb {{
   driver = static
@@ -253,6 +269,28 @@ service imap-login {{
   }}
 }}
 {users}"""
+
+    @staticmethod
+    def _oauth2_passdb(base: Path) -> str:
+        return f"""# Tokens (XOAUTH2/OAUTHBEARER only) are checked at the introspection endpoint.
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {base}/dovecot-oauth2.conf.ext
+}}
+"""
+
+    def _oauth2_config(self) -> str:
+        # RFC 7662 introspection by POST (token=...); the answer's "username" must be the login's user and
+        # "active" must be true. No tokeninfo_url: every login asks the endpoint.
+        return f"""introspection_mode = post
+introspection_url = {self.oauth2_introspection_url}
+username_attribute = username
+active_attribute = active
+active_value = true
+force_introspection = yes
+timeout_msecs = 5000
+"""
 
     # -- helpers for tests ----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ ADAPTER_LIBRARIES = (
     "click",
     "pymap",
     "flufl",
+    "msal",
 )
 
 

@@ -11,7 +11,9 @@ import pytest
 
 from mailbot.config import (
     BotSettings,
+    ClientCredentials,
     Config,
+    OAuthSettings,
     load_config,
     parse_config,
     resolve_config_path,
@@ -541,3 +543,191 @@ def test_password_file_is_read_and_the_environment_still_wins(tmp_path: Path) ->
     env = {"MAILBOT_IMAP_PASSWORD": "from-env"}
     assert load_config(tmp_path / "config.toml", env=env).imap.password == "from-env"
     assert "from-file" not in repr(load_config(tmp_path / "config.toml", env={}))
+
+
+def test_imap_idle_defaults_to_true_can_be_switched_off_and_must_be_a_flag() -> None:
+    """[imap] idle is true unless set, `idle = false` switches IMAP IDLE off, a non-bool names the key."""
+    assert load_config(_write(VALID), env={}).imap.idle is True
+    off = _edit('password = "imap-secret-in-file"\n', 'password = "imap-secret-in-file"\nidle = false\n')
+    assert load_config(_write(off), env={}).imap.idle is False
+    wrong = _edit('password = "imap-secret-in-file"\n', 'password = "imap-secret-in-file"\nidle = "yes"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(wrong), env={})
+    assert str(caught.value) == "config.toml: [imap] idle: must be true or false"
+
+
+# --- [imap]/[smtp] auth = "xoauth2" (OAuth 2.0 access tokens instead of passwords) -------------------------
+
+
+def _xoauth2(table: str, keys: str, text: str = VALID) -> str:
+    """The config with `table`'s password replaced by auth = "xoauth2" and the given keys."""
+    return _edit(f'password = "{table}-secret-in-file"\n', f'auth = "xoauth2"\n{keys}', text)
+
+
+def test_password_is_the_default_auth() -> None:
+    """Without `auth` both logins use the password, and no token source is configured."""
+    config = load_config(_write(VALID), env={})
+
+    assert (config.imap.auth, config.imap.oauth) == ("password", None)
+    assert (config.smtp.auth, config.smtp.oauth) == ("password", None)
+
+
+def test_xoauth2_with_a_token_command_needs_no_password() -> None:
+    """auth = "xoauth2" with token_command: the string is split like a shell would, no password is needed."""
+    text = _xoauth2("imap", "token_command = \"get-token --mailbox 'desk box'\"\n")
+    text = _xoauth2("smtp", 'token_command = ["/usr/bin/get-token", "--smtp"]\n', text)
+
+    config = load_config(_write(text), env={"MAILBOT_IMAP_PASSWORD": "ignored"})
+
+    assert config.imap.auth == "xoauth2"
+    assert config.imap.oauth == OAuthSettings(token_command=("get-token", "--mailbox", "desk box"))
+    assert config.imap.password == ""
+    assert config.smtp.oauth == OAuthSettings(token_command=("/usr/bin/get-token", "--smtp"))
+    assert (config.smtp.username, config.smtp.password) == ("desk@example.org", None)
+
+
+def test_a_relative_token_script_is_found_next_to_the_config(tmp_path: Path) -> None:
+    """A token_command program written with a relative path is taken relative to the config file."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "config.toml").write_text(
+        _xoauth2("imap", 'token_command = "./token.sh x"\n'), encoding="utf-8"
+    )
+
+    command = load_config(folder / "config.toml", env={}).imap.oauth
+
+    assert command == OAuthSettings(token_command=(str(folder / "token.sh"), "x"))
+
+
+def test_xoauth2_with_client_credentials_has_microsoft_defaults() -> None:
+    """tenant_id, client_id, client_secret: authority and scopes default to Exchange Online's."""
+    keys = 'tenant_id = "castrop-rauxel.de"\nclient_id = "app-id"\nclient_secret = "app-secret-in-file"\n'
+
+    config = load_config(_write(_xoauth2("smtp", keys)), env={})
+
+    assert config.smtp.auth == "xoauth2"
+    assert config.smtp.oauth is not None
+    assert config.smtp.oauth.client_credentials == ClientCredentials(
+        tenant_id="castrop-rauxel.de",
+        client_id="app-id",
+        client_secret="app-secret-in-file",
+        authority="https://login.microsoftonline.com/castrop-rauxel.de",
+        scopes=("https://outlook.office365.com/.default",),
+    )
+    assert "app-secret-in-file" not in repr(config)
+
+
+def test_client_secret_comes_from_env_then_file_then_config(tmp_path: Path) -> None:
+    """MAILBOT_IMAP_CLIENT_SECRET beats client_secret_file (which beats client_secret); authority, scopes."""
+    (tmp_path / "client.secret").write_text("from-file\n", encoding="utf-8")
+    keys = (
+        'tenant_id = "t"\nclient_id = "c"\nclient_secret_file = "client.secret"\n'
+        'authority = "https://login.microsoftonline.us/t/"\nscopes = ["https://outlook.office365.us/.default"]\n'
+    )
+    (tmp_path / "config.toml").write_text(_xoauth2("imap", keys), encoding="utf-8")
+
+    from_file = load_config(tmp_path / "config.toml", env={}).imap.oauth
+    from_env = load_config(
+        tmp_path / "config.toml", env={"MAILBOT_IMAP_CLIENT_SECRET": "from-env"}
+    ).imap.oauth
+
+    assert from_file is not None
+    assert from_file.client_credentials is not None
+    assert from_file.client_credentials.client_secret == "from-file"
+    assert from_file.client_credentials.authority == "https://login.microsoftonline.us/t"
+    assert from_file.client_credentials.scopes == ("https://outlook.office365.us/.default",)
+    assert from_env is not None
+    assert from_env.client_credentials is not None
+    assert from_env.client_credentials.client_secret == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            _edit('password = "imap-secret-in-file"\n', 'password = "x"\nauth = "oauth"\n'),
+            'config.toml: [imap] auth: must be one of "password", "xoauth2"',
+            id="unknown-auth",
+        ),
+        pytest.param(
+            _xoauth2("imap", ""),
+            'config.toml: [imap] token_command: missing: auth = "xoauth2" needs token_command, '
+            "or tenant_id, client_id and client_secret",
+            id="no-token-source",
+        ),
+        pytest.param(
+            _edit('password = "imap-secret-in-file"\n', 'password = "x"\ntoken_command = "get-token"\n'),
+            'config.toml: [imap] token_command: only used with auth = "xoauth2"',
+            id="command-without-xoauth2",
+        ),
+        pytest.param(
+            _xoauth2("smtp", 'token_command = "t"\npassword = "x"\n'),
+            'config.toml: [smtp] password: not used with auth = "xoauth2": remove it',
+            id="password-with-xoauth2",
+        ),
+        pytest.param(
+            _xoauth2("imap", 'token_command = "t"\ntenant_id = "x"\n'),
+            "config.toml: [imap] tenant_id: give token_command or client credentials "
+            "(tenant_id, client_id, client_secret), not both",
+            id="both-sources",
+        ),
+        pytest.param(
+            _xoauth2("imap", 'tenant_id = "t"\nclient_secret = "s"\n'),
+            'config.toml: [imap] client_id: missing (auth = "xoauth2" with client credentials)',
+            id="no-client-id",
+        ),
+        pytest.param(
+            _xoauth2("imap", 'tenant_id = "t"\nclient_id = "c"\n'),
+            "config.toml: [imap] client_secret: missing (set it here, in MAILBOT_IMAP_CLIENT_SECRET, "
+            "or client_secret_file)",
+            id="no-client-secret",
+        ),
+        pytest.param(
+            _xoauth2("imap", 'tenant_id = "t"\nclient_id = "c"\nclient_secret_file = "gone"\n'),
+            "config.toml: [imap] client_secret_file: cannot be read (FileNotFoundError)",
+            id="missing-secret-file",
+        ),
+        pytest.param(
+            _xoauth2("imap", 'token_command = "get-token | head -1"\n'),
+            "config.toml: [imap] token_command: runs without a shell: put pipes and redirections into a "
+            "script and name that",
+            id="shell-pipe",
+        ),
+        pytest.param(
+            _xoauth2("imap", "token_command = []\n"),
+            "config.toml: [imap] token_command: must not be empty",
+            id="empty-command",
+        ),
+        pytest.param(
+            _xoauth2("imap", "token_command = 42\n"),
+            'config.toml: [imap] token_command: must be a command, e.g. "/usr/local/bin/get-token desk" '
+            'or ["get-token", "desk"]',
+            id="command-not-text",
+        ),
+        pytest.param(
+            _xoauth2(
+                "imap", 'tenant_id = "t"\nclient_id = "c"\nclient_secret = "s"\nauthority = "http://x"\n'
+            ),
+            'config.toml: [imap] authority: must be an https:// URL, e.g. "https://login.microsoftonline.com/'
+            '<tenant_id>"',
+            id="plain-http-authority",
+        ),
+        pytest.param(
+            _xoauth2("imap", 'tenant_id = "t"\nclient_id = "c"\nclient_secret = "s"\nscopes = "x"\n'),
+            'config.toml: [imap] scopes: must be a list of scopes, e.g. ["https://outlook.office365.com/.default"]',
+            id="scopes-not-a-list",
+        ),
+        pytest.param(
+            _xoauth2("smtp", 'token_command = "t"\n').replace('username = "desk@example.org"\nauth', "auth"),
+            'config.toml: [smtp] username: missing (auth = "xoauth2" logs in as this mailbox)',
+            id="smtp-xoauth2-without-username",
+        ),
+    ],
+)
+def test_bad_xoauth2_settings_name_the_key(text: str, message: str) -> None:
+    """Each wrong combination of the auth keys is one line naming the key, never showing a secret."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(text), env={})
+
+    assert str(caught.value) == message
+    assert "secret-in-file" not in str(caught.value)

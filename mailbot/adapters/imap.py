@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from mailbot.errors import MailboxUnavailableError
+from mailbot.errors import MailbotError, MailboxUnavailableError
 from mailbot.ports import MailboxInfo, MessageMeta, batched
 
 FETCH_BATCH = 200
@@ -41,10 +41,14 @@ class ImapMailbox:
         password: str,
         timeout: float,
         cafile: str | None = None,
+        token: Callable[[], str] | None = None,
     ) -> None:
         self._folder = ""
         self._where = f"IMAP {host}:{port}"
         self._broken = False
+        # With `token` the login is SASL XOAUTH2 (Microsoft 365, Google) and `password` is not used. The token
+        # is had before connecting: a slow token service then holds no connection open.
+        access_token = None if token is None else _access_token(token, f"{self._where}: login")
         with self._network("connect"):
             self.client = imapclient.IMAPClient(
                 host,
@@ -58,7 +62,10 @@ class ImapMailbox:
                 with self._network("STARTTLS"):
                     self.client.starttls(tls_context(cafile))
             with self._network("login"):
-                self.client.login(username, password)
+                if access_token is None:
+                    self.client.login(username, password)
+                else:
+                    self.client.oauth2_login(username, access_token)
         except MailboxUnavailableError:
             with contextlib.suppress(OSError):
                 self.client.shutdown()  # no LOGOUT on a connection we could not use
@@ -150,6 +157,14 @@ class ImapMailbox:
                 return
         with contextlib.suppress(OSError):
             self.client.shutdown()
+
+
+def _access_token(token: Callable[[], str], where: str) -> str:
+    """The access token for a login; a failure to get one becomes a MailboxUnavailableError."""
+    try:
+        return token()
+    except MailbotError as exc:
+        raise MailboxUnavailableError(f"{where}: {_one_line(exc)}") from exc
 
 
 def _one_line(exc: BaseException) -> str:

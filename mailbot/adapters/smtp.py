@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import base64
+from collections.abc import Callable, Iterator, Sequence
 
 import aiosmtplib
 
 from mailbot.adapters.imap import tls_context
-from mailbot.errors import TemporaryDeliveryError
+from mailbot.adapters.oauth import xoauth2_string
+from mailbot.errors import MailbotError, TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, OutgoingMail
 
 
@@ -29,9 +31,13 @@ class SmtpMailer:
         password: str | None,
         timeout: float,
         cafile: str | None = None,
+        token: Callable[[], str] | None = None,  # access tokens: log in with SASL XOAUTH2, not the password
+        connections: int = 1,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout, self.cafile = username, password, timeout, cafile
+        self.token = token
+        self.connections = connections
 
     def send_all(self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None]) -> None:
         """Send each mail and report the server's answer right away; connection trouble raises."""
@@ -41,6 +47,32 @@ class SmtpMailer:
     async def _send_all(
         self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None]
     ) -> None:
+        """Up to `connections` connections take the next mail as each becomes free.
+
+        A connection that fails leaves its remaining mails to the others; connection trouble is raised
+        only when some mail was not answered (those are retried later by the caller).
+        """
+        queue: Iterator[OutgoingMail] = iter(mails)
+        answered = 0
+
+        def counted(result: DeliveryResult) -> None:
+            nonlocal answered
+            answered += 1
+            report(result)
+
+        lanes = max(1, min(self.connections, len(mails)))
+        outcomes = await asyncio.gather(
+            *(self._lane(queue, counted) for _ in range(lanes)), return_exceptions=True
+        )
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        for error in errors:
+            if not isinstance(error, Exception):
+                raise error  # KeyboardInterrupt, cancellation: as they are
+        if errors and answered < len(mails):
+            raise errors[0]
+
+    async def _lane(self, queue: Iterator[OutgoingMail], report: Callable[[DeliveryResult], None]) -> None:
+        """One connection sending mails from the shared queue until it is empty."""
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -51,18 +83,40 @@ class SmtpMailer:
         )
         try:
             await smtp.connect()
-            if self.username:
-                await smtp.login(self.username, self.password or "")
+            await self._login(smtp)
         except (OSError, aiosmtplib.SMTPException) as exc:
             raise TemporaryDeliveryError(f"SMTP {self.host}:{self.port}: {_one_line(exc)}") from exc
         try:
-            for mail in mails:
+            for mail in queue:
                 report(await self._send_one(smtp, mail))
         finally:
             try:
                 await smtp.quit()
             except (OSError, aiosmtplib.SMTPException):
                 smtp.close()
+
+    async def _login(self, smtp: aiosmtplib.SMTP) -> None:
+        """Log in when a username is configured: with the password, or with SASL XOAUTH2 and a token."""
+        if not self.username:
+            return
+        if self.token is None:
+            await smtp.login(self.username, self.password or "")
+            return
+        try:
+            token = await asyncio.to_thread(self.token)  # may run the token command: not on the event loop
+        except MailbotError as exc:
+            raise TemporaryDeliveryError(f"SMTP {self.host}:{self.port}: login: {_one_line(exc)}") from exc
+        if smtp.is_ehlo_or_helo_needed:
+            await smtp.ehlo()
+        if "xoauth2" not in smtp.server_auth_methods:
+            raise aiosmtplib.SMTPException("the server offers no AUTH XOAUTH2")
+        initial = base64.b64encode(xoauth2_string(self.username, token).encode("utf-8"))
+        answer = await smtp.execute_command(b"AUTH", b"XOAUTH2", initial)
+        if answer.code == 334:
+            # A refused token comes back as a challenge holding a JSON error; an empty line ends the exchange.
+            answer = await smtp.execute_command(b"")
+        if answer.code != 235:
+            raise aiosmtplib.SMTPAuthenticationError(answer.code, answer.message)
 
     async def _send_one(self, smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> DeliveryResult:
         try:
