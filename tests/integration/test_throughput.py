@@ -1,0 +1,142 @@
+"""The rush path: batches decided in one transaction, replies sent per batch, several SMTP connections."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailbot import service
+from mailbot.adapters.embedded import SmtpSink
+from mailbot.adapters.smtp import SmtpMailer
+from mailbot.bootstrap import build_desk, open_database
+from mailbot.config import parse_config
+from mailbot.core import replies
+from mailbot.ports import DeliveryResult, Mailbox, OutgoingMail
+from tests.conftest import config_data
+from tests.integration.test_desk import invoke, read_csv
+from tests.integration.test_robustness import registration
+from tests.proxy import Proxy
+from tests.servers import Dovecot, ImapAccount
+
+T0 = datetime(2020, 9, 21, 8, 0, tzinfo=UTC)
+
+
+def test_a_failed_mail_mid_batch_leaves_the_seat_count_exact(
+    dovecot_server: Dovecot, imap_account: ImapAccount, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mail rolled back after its seat was taken frees the seat again for the next mail of the batch."""
+    real = replies.build_reply
+
+    def failing_for_person1(**kwargs: object) -> object:
+        recipient = kwargs["recipient"]
+        if getattr(recipient, "address", "") == "person1@example.org":
+            raise RuntimeError("template broken")  # after the registration row was written
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(replies, "build_reply", failing_for_person1)
+    config = config_file
+    text = config.read_text(encoding="utf-8")
+    assert "capacity = 75" in text
+    config.write_text(text.replace("capacity = 75", "capacity = 2"), encoding="utf-8")
+    dovecot_server.append_many(
+        imap_account.user, [(registration(i), T0 + timedelta(minutes=i)) for i in range(3)]
+    )
+
+    code, out, err = invoke(config, "run", "--once")
+
+    assert code == 0, err
+    assert '"quarantined": 1' in out
+    code, csv_text, err = invoke(config, "export")
+    assert code == 0, err
+    rows = {r["email"]: r["status"] for r in read_csv(csv_text.encode("utf-8"))}
+    assert rows == {"person0@example.org": "confirmed", "person2@example.org": "confirmed"}
+
+
+def test_replies_of_a_batch_go_out_before_the_next_batch_is_read(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str
+) -> None:
+    """In a rush the first citizens are answered while later mails still wait to be read."""
+    count = 2 * service.BODY_BATCH + 10
+    dovecot_server.append_many(
+        imap_account.user, [(registration(i), T0 + timedelta(seconds=i)) for i in range(count)]
+    )
+    config = parse_config(config_data(imap_account, smtp_sink, db_url), "<test>", env={})
+    desk = build_desk(config, db=open_database(config))
+    real_factory = desk.mailbox_factory
+    sent_before_fetch: list[int] = []
+
+    def watched_mailbox() -> Mailbox:
+        mailbox = real_factory()
+        real_fetch = mailbox.fetch_bodies
+
+        def fetch_bodies(uids: list[int]) -> dict[int, bytes]:
+            sent_before_fetch.append(len(smtp_sink.messages))
+            return real_fetch(uids)
+
+        mailbox.fetch_bodies = fetch_bodies  # type: ignore[method-assign]
+        return mailbox
+
+    desk.mailbox_factory = watched_mailbox
+    try:
+        report, flush = desk.run_once()
+    finally:
+        desk.db.dispose()
+
+    assert report.total == count
+    assert flush.sent == count
+    assert sent_before_fetch == [0, service.BODY_BATCH, 2 * service.BODY_BATCH]
+    assert len(smtp_sink.messages) == count
+
+
+def _mails(count: int) -> list[OutgoingMail]:
+    return [
+        OutgoingMail(
+            number,
+            "desk@example.org",
+            f"person{number}@example.org",
+            f"Message-ID: <m{number}@example.org>\r\nSubject: test\r\n\r\nHallo\r\n".encode(),
+        )
+        for number in range(count)
+    ]
+
+
+def test_several_smtp_connections_send_each_mail_once(smtp_sink: SmtpSink) -> None:
+    """With connections = 3 three connections share the mails; each is sent exactly once."""
+    results: list[DeliveryResult] = []
+    with Proxy(smtp_sink.host, smtp_sink.port) as proxy:
+        mailer = SmtpMailer(
+            host=proxy.host,
+            port=proxy.port,
+            security="none",
+            username=None,
+            password=None,
+            timeout=10,
+            connections=3,
+        )
+        mailer.send_all(_mails(30), results.append)
+        assert proxy.accepted == 3
+    assert sorted(r.outbox_id for r in results) == list(range(30))
+    assert all(r.accepted for r in results)
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == sorted(
+        f"person{n}@example.org" for n in range(30)
+    )
+
+
+def test_one_connection_is_used_for_a_single_mail(smtp_sink: SmtpSink) -> None:
+    """Connections are not opened for nothing: one mail, one connection, whatever `connections` says."""
+    results: list[DeliveryResult] = []
+    with Proxy(smtp_sink.host, smtp_sink.port) as proxy:
+        mailer = SmtpMailer(
+            host=proxy.host,
+            port=proxy.port,
+            security="none",
+            username=None,
+            password=None,
+            timeout=10,
+            connections=4,
+        )
+        mailer.send_all(_mails(1), results.append)
+        assert proxy.accepted == 1
+    assert [r.accepted for r in results] == [True]
