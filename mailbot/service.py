@@ -6,10 +6,9 @@ import json
 import logging
 import string
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import policy
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -57,6 +56,7 @@ LAST_POLL = "last_successful_poll"
 PAUSED_SINCE = "sending_paused_since"
 # A bounce naming none of our Message-IDs matches a reply to a failed recipient only if sent this recently.
 BOUNCE_MATCH_WINDOW = timedelta(days=3)
+REPLY_LIMIT_WINDOW = timedelta(days=1)  # max_replies_per_address_per_day counts the replies of this window
 SEND_LEASE = timedelta(minutes=2)  # a claimed reply is retried after this if its sender died mid-send
 LEADER_CLAIM = "leader_claim"  # the replies the pass-runner claimed last (see _release_orphaned_claim)
 # Registration mails are marked/moved after the commit; everything else stays exactly as it was.
@@ -288,10 +288,12 @@ class Desk:
         to_flag: list[int] = []
         counted: list[Outcome] = []
         hashes = {uid: content_hash(raw) for uid, raw in bodies.items() if raw}
+        read = _ReadAhead(parsed=dict(_parse_all(bodies)), known={})
         with self.db.transaction() as tx:
             for event_id in sorted(self.events):
                 tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
-            known = tx.first_by_hash(list(hashes.values()))  # same mail seen before: one query per batch
+            known = read.known = tx.first_by_hash(list(hashes.values()))  # same mail seen before
+            tx.prefetch(sorted(self.events), read.senders(), self.clock() - REPLY_LIMIT_WINDOW)
             for meta in batch:
                 if self.stop.is_set():
                     report.stopped_early = True
@@ -305,7 +307,7 @@ class Desk:
                     meta.size,
                     hashes.get(meta.uid),
                 )
-                outcome = self._process_safely(tx, arrival, raw, known)
+                outcome = self._process_safely(tx, arrival, raw, read)
                 if outcome is None:
                     continue
                 if arrival.content_hash is not None:
@@ -331,13 +333,13 @@ class Desk:
             tx.mark_flagged(folder, uidvalidity, uids)
 
     def _process_safely(
-        self, tx: Tx, arrival: Arrival, raw: bytes | None, known: Mapping[str, tuple[str, int, int]]
+        self, tx: Tx, arrival: Arrival, raw: bytes | None, read: _ReadAhead
     ) -> Outcome | None:
         """The per-message boundary: any failure rolls back and quarantines this one message only."""
         parsed: list[InboundMessage] = []  # filled by _process once parsed, so quarantine keeps its identity
         try:
             with tx.savepoint():
-                return self._process(tx, arrival, raw, parsed, known)
+                return self._process(tx, arrival, raw, parsed, read)
         except DuplicateMessageError:
             return None  # another process recorded it first
         except Exception as exc:  # noqa: BLE001 (the loop must never die on one message: DESIGN 9)
@@ -397,21 +399,22 @@ class Desk:
         arrival: Arrival,
         raw: bytes | None,
         parsed: list[InboundMessage],
-        known: Mapping[str, tuple[str, int, int]],
+        read: _ReadAhead,
     ) -> Outcome:
         if raw is None:
             reason = f"{arrival.size} bytes > max_message_bytes {self.config.bot.max_message_bytes}"
             self._record(tx, arrival, None, Outcome.TOO_LARGE, reason)
             log.warning("uid %s too large, left for staff: %s", arrival.uid, reason)
             return Outcome.TOO_LARGE
-        try:
-            msg = parse_message(raw)
-        except MessageParseError as exc:
-            self._record(tx, arrival, None, Outcome.QUARANTINED, str(exc))
-            log.warning("uid %s quarantined: %s", arrival.uid, exc)
+        msg = read.parsed.get(arrival.uid) or MessageParseError("not read")
+        if isinstance(msg, MessageParseError):
+            self._record(tx, arrival, None, Outcome.QUARANTINED, str(msg))
+            log.warning("uid %s quarantined: %s", arrival.uid, msg)
             return Outcome.QUARANTINED
+        if isinstance(msg, Exception):
+            raise msg  # an unexpected parser failure: quarantined by the boundary, like any other
         parsed.append(msg)
-        if self._seen_before(tx, arrival, msg, known):
+        if self._seen_before(tx, arrival, msg, read.known):
             return Outcome.ALREADY_PROCESSED
         return self._handle(tx, arrival, raw, msg)
 
@@ -640,7 +643,7 @@ class Desk:
 
         Past the limit, one last notice goes out, then nothing until the day has passed (no storms).
         """
-        since = now - timedelta(days=1)
+        since = now - REPLY_LIMIT_WINDOW
         limit = self.config.bot.max_replies_per_address_per_day
         note = ""
         replies, notices = tx.replies_to(normalized, since)
@@ -713,7 +716,7 @@ class Desk:
                 location=event.location,
             )
             ics.attach_calendar(reply, calendar)
-        address = reply["To"].addresses[0].addr_spec
+        address = reply.recipient
         tx.add_outbox(
             event_id=event.id,
             registration_id=registration_id,
@@ -722,8 +725,8 @@ class Desk:
             envelope_from=self.config.smtp.sender_address,
             recipient=address,
             recipient_normalized=normalized or address.lower(),
-            message_id=str(reply["Message-ID"]),
-            data=reply.as_bytes(policy=policy.SMTP),
+            message_id=reply.message_id,
+            data=reply.as_bytes(),
             now=now,
         )
         if registration_id is not None and with_access:
@@ -1051,15 +1054,41 @@ class Desk:
                 now=now,
                 settings=self.reply_settings,
             )
-            alerts.append(
-                OutgoingMail(
-                    -1 - number, self.config.smtp.sender_address, admin, alert.as_bytes(policy=policy.SMTP)
-                )
-            )
+            alerts.append(OutgoingMail(-1 - number, self.config.smtp.sender_address, admin, alert.as_bytes()))
         try:
             self.mailer.send_all(alerts, lambda _result: None)
         except TemporaryDeliveryError as exc:
             log.warning("alert to the admins not sent: %s", exc)
+
+
+@dataclass
+class _ReadAhead:
+    """What is read for a whole batch before its transaction decides mail by mail."""
+
+    parsed: dict[int, InboundMessage | Exception]  # by UID: the parsed mail, or why it could not be
+    known: dict[str, tuple[str, int, int]]  # content hash -> where the first mail with it is
+
+    def senders(self) -> list[str]:
+        """The normalised sender addresses of the batch's parsed mails."""
+        found = []
+        for msg in self.parsed.values():
+            if isinstance(msg, InboundMessage) and msg.sender is not None:
+                try:
+                    address = normalize_address(msg.sender.address)
+                except Exception:  # noqa: BLE001, S112 (only a read-ahead: the mail's own turn reports it)
+                    continue
+                if address:
+                    found.append(address)
+        return found
+
+
+def _parse_all(bodies: Mapping[int, bytes]) -> Iterator[tuple[int, InboundMessage | Exception]]:
+    """Parse every body of a batch; a failure is kept as the mail's result (never raised here)."""
+    for uid, raw in bodies.items():
+        try:
+            yield uid, parse_message(raw)
+        except Exception as exc:  # noqa: BLE001 (each mail's failure is its own: quarantined in its turn)
+            yield uid, exc
 
 
 def backoff(attempt: int) -> timedelta:

@@ -7,7 +7,6 @@ import logging
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import policy
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters.db import Database
@@ -248,7 +247,7 @@ class Watchdog:
                 settings=self.desk.reply_settings,
             )
             sender = self.config.smtp.sender_address
-            mails.append(OutgoingMail(-1 - number, sender, admin, message.as_bytes(policy=policy.SMTP)))
+            mails.append(OutgoingMail(-1 - number, sender, admin, message.as_bytes()))
         results: list[DeliveryResult] = []
         try:
             self.desk.mailer.send_all(mails, results.append)

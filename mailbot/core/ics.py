@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from email.utils import parseaddr
 
+from mailbot.core.mime import Attachment, Mail
 from mailbot.core.model import Event
 
 PRODID = "-//mailbot//mailbot//DE"
@@ -127,17 +127,13 @@ def event_calendar(
     return b"".join(_fold(line) for line in lines)
 
 
-def attach_calendar(msg: EmailMessage, calendar: bytes, filename: str = "veranstaltung.ics") -> None:
+def attach_calendar(msg: Mail, calendar: bytes, filename: str = "veranstaltung.ics") -> None:
     """Attach a calendar file: ``text/calendar; charset=utf-8; method=PUBLISH`` (RFC 5545 §8.1).
 
-    A single-part message becomes multipart/mixed with its text part first, unchanged; the headers
-    that are not Content-* (X-Mailbot-Status, Auto-Submitted, ...) stay on the outer message. Base64
-    keeps the file's CRLF line ends and long folded lines intact through any mail transport.
+    The mail becomes multipart/mixed with its text part first, unchanged; the headers that are not
+    Content-* (X-Mailbot-Status, Auto-Submitted, ...) stay on the outer message. Base64 keeps the file's
+    CRLF line ends and long folded lines intact through any mail transport.
     """
-    msg.add_attachment(
-        calendar,
-        maintype="text",
-        subtype="calendar",
-        filename=filename,
-        params={"charset": "utf-8", "method": "PUBLISH"},
+    msg.attachments.append(
+        Attachment(calendar, "text", "calendar", filename, (("charset", "utf-8"), ("method", "PUBLISH")))
     )

@@ -31,6 +31,8 @@ def decode_header_value(raw: str) -> str:
     """
     if any("\udc80" <= ch <= "\udcff" for ch in raw):
         raw = decode_bytes(raw.encode("ascii", "surrogateescape"), None)
+    if "=?" not in raw:
+        return _clean(raw)  # no encoded-word: what decode_header would give back, without its cost
     # Unfold first (RFC 5322 §2.2.3): decode_header strips each line's leading blank, which would glue
     # "Anmeldung\r\n =?utf-8?q?B=C3=BCrgerbudget?=" into one word (Thunderbird folds like that).
     raw = re.sub(r"\r?\n(?=[ \t])", "", raw)

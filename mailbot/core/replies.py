@@ -7,10 +7,9 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from email.headerregistry import Address as HeaderAddress
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 
+from mailbot.core.mime import Mail, Value
 from mailbot.core.model import Address, Decision, Event, ReplyStatus, Status
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|antw|sv|vs)\s*:", re.IGNORECASE)
@@ -169,7 +168,7 @@ def build_reply(
     message_id: str,
     now: datetime,
     settings: ReplySettings,
-) -> EmailMessage:
+) -> Mail:
     """The reply to one keyword mail: exactly one recipient, marked as an automatic reply.
 
     Headers: In-Reply-To/References thread it (RFC 5322 §3.6.4); ``Auto-Submitted: auto-replied``
@@ -177,43 +176,48 @@ def build_reply(
     ``X-Mailbot-Status`` is the contract for tests and admins' filters. The citizen's mail is never
     quoted or attached (no backscatter).
     """
-    msg = EmailMessage()
-    msg["From"] = settings.sender
-    msg["To"] = HeaderAddress(display_name=_one_line(recipient.name), addr_spec=recipient.address)
-    msg["Subject"] = (
-        _one_line(subject) if subject else reply_subject(_one_line(original_subject), event.title)
-    )
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
+    address = _one_line(recipient.address)
+    headers: list[tuple[str, Value]] = [
+        ("From", parseaddr(settings.sender)),
+        ("To", (_one_line(recipient.name), address)),
+        (
+            "Subject",
+            _one_line(subject) if subject else reply_subject(_one_line(original_subject), event.title),
+        ),
+        ("Date", format_datetime(now)),
+        ("Message-ID", message_id),
+    ]
     if original_message_id:
-        msg["In-Reply-To"] = original_message_id
         refs = (*original_references, original_message_id)[-_MAX_REFERENCES:]
-        msg["References"] = " ".join(refs)
-    msg["Auto-Submitted"] = "auto-replied"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Mailbot-Status"] = decision.reply.value
-    msg["X-Mailbot-Event"] = event.id
-    msg.set_content(render_body(event, decision, recipient, settings, with_access=with_access))
-    # After set_content(): it drops every Content-* header that was set before it.
-    msg["Content-Language"] = settings.language
-    return msg
+        headers += [
+            ("In-Reply-To", _one_line(original_message_id)),
+            ("References", _one_line(" ".join(refs))),
+        ]
+    headers += [
+        ("Auto-Submitted", "auto-replied"),
+        ("X-Auto-Response-Suppress", "All"),
+        ("X-Mailbot-Status", decision.reply.value),
+        ("X-Mailbot-Event", event.id),
+    ]
+    text = render_body(event, decision, recipient, settings, with_access=with_access)
+    return Mail(address, message_id, headers, text, language=settings.language)
 
 
 def build_alert(
     *, to: str, subject: str, body: str, message_id: str, now: datetime, settings: ReplySettings
-) -> EmailMessage:
+) -> Mail:
     """A notice to an admin: marked auto-generated (RFC 3834 §5) and X-Mailbot-Status: alert."""
-    msg = EmailMessage()
-    msg["From"] = settings.sender
-    msg["To"] = to
-    msg["Subject"] = _one_line(subject)
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Mailbot-Status"] = "alert"
-    msg.set_content(body)
-    return msg
+    headers: list[tuple[str, Value]] = [
+        ("From", parseaddr(settings.sender)),
+        ("To", ("", _one_line(to))),
+        ("Subject", _one_line(subject)),
+        ("Date", format_datetime(now)),
+        ("Message-ID", message_id),
+        ("Auto-Submitted", "auto-generated"),
+        ("X-Auto-Response-Suppress", "All"),
+        ("X-Mailbot-Status", "alert"),
+    ]
+    return Mail(_one_line(to), message_id, headers, body)
 
 
 def status_label(status: Status, language: str) -> str:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailbot.core.mime import Mail
 from mailbot.core.model import Address, Decision, Event, ReplyStatus, Status
 from mailbot.core.parse import decode_header_value
 from mailbot.core.replies import ReplySettings, build_reply, format_when, reply_subject, template_name
@@ -60,7 +61,7 @@ def reply(
     references: tuple[str, ...] = (),
     language: str = "de",
     event: Event = EVENT,
-) -> EmailMessage:
+) -> Mail:
     """A reply built the way the service builds it."""
     return build_reply(
         event=event,
@@ -75,20 +76,20 @@ def reply(
     )
 
 
-def on_the_wire(msg: EmailMessage) -> EmailMessage:
+def on_the_wire(msg: Mail) -> EmailMessage:
     """The reply serialised as the SMTP adapter sends it, and parsed back."""
-    parsed = email.message_from_bytes(msg.as_bytes(policy=email.policy.SMTP), policy=email.policy.default)
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
 
 
-def recipients(msg: EmailMessage) -> list[tuple[str, str]]:
+def recipients(msg: Mail) -> list[tuple[str, str]]:
     """Every (name, address) a serialised reply is addressed to, in any recipient header.
 
     Read from the raw header text (RFC 2047 decoding by the core's lenient decoder), because the email
     package's own address parser inserts spaces between the encoded-words of a long name.
     """
-    raw = email.message_from_bytes(msg.as_bytes(policy=email.policy.SMTP), policy=email.policy.compat32)
+    raw = email.message_from_bytes(msg.as_bytes(), policy=email.policy.compat32)
     names = ("To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc")
     fields = [str(value) for name in names for value in raw.get_all(name, [])]
     return [(decode_header_value(name), addr) for name, addr in email.utils.getaddresses(fields)]
@@ -238,8 +239,8 @@ def test_body_names_event_time_and_place(decision: Decision, language: str, expe
 
 def test_body_greets_by_name() -> None:
     """The German text greets the recipient by name, or neutrally without one."""
-    assert body(reply()).startswith("Guten Tag Hans Müller,")
-    assert body(reply(recipient=Address("", "hans@example.org"))).startswith("Guten Tag,")
+    assert body(on_the_wire(reply())).startswith("Guten Tag Hans Müller,")
+    assert body(on_the_wire(reply(recipient=Address("", "hans@example.org")))).startswith("Guten Tag,")
 
 
 def test_time_is_shown_in_the_desk_time_zone() -> None:

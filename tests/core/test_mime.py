@@ -1,0 +1,104 @@
+"""The MIME writer of the desk's own mails: what it writes reads back unchanged and is 7-bit clean."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+
+import pytest
+
+from mailbot.core.mime import Attachment, Mail
+from mailbot.core.parse import decode_header_value
+
+
+def text_of(part: EmailMessage) -> str:
+    """A text part's content as a mail client shows it (line ends as newlines)."""
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content.replace("\r\n", "\n")
+
+
+def parsed(mail: Mail) -> EmailMessage:
+    """The mail as a receiving client sees it."""
+    msg = email.message_from_bytes(mail.as_bytes(), policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def mail(text: str, *, name: str = "Hans", sender: tuple[str, str] = ("Stadt", "desk@example.org")) -> Mail:
+    """A small mail with the given text, recipient name and sender."""
+    return Mail(
+        "hans@example.org",
+        "<m1@example.org>",
+        [("From", sender), ("To", (name, "hans@example.org")), ("Subject", "Anmeldung – bestätigt")],
+        text,
+        language="de",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("Guten Tag,\nbis bald.\n", id="ascii"),
+        pytest.param("Grüße aus Castrop-Rauxel\n", id="umlauts"),
+        pytest.param("https://zoom.example/j/" + "1234567890" * 30 + "\n", id="very-long-line"),
+        pytest.param("trailing spaces   \nand a tab\t\n.\nFrom here\n", id="whitespace-dot-from"),
+        pytest.param("no newline at the end", id="no-final-newline"),
+    ],
+)
+def test_text_reads_back_unchanged(text: str) -> None:
+    """The text part decodes to exactly the text given (with a final newline)."""
+    expected = text if text.endswith("\n") else text + "\n"
+    assert text_of(parsed(mail(text))) == expected
+
+
+def test_every_line_is_7bit_and_short() -> None:
+    """Non-ASCII names, subjects, long lines and an attachment: all lines ASCII and at most 78 characters."""
+    big = mail("Zugangsdaten: " + "ü" * 500 + "\n", name="Ä" * 200)
+    big.attachments.append(Attachment(b"BEGIN:VCALENDAR\r\n" * 40, "text", "calendar", "x.ics"))
+    raw = big.as_bytes()
+    assert raw.isascii()
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("Stadt Castrop-Rauxel", id="plain"),
+        pytest.param("Stadt Castrop-Rauxel – Bürgerdialog", id="non-ascii"),
+        pytest.param('Stadt "Castrop", Rauxel\\Amt', id="specials"),
+    ],
+)
+def test_sender_name_reads_back_unchanged(name: str) -> None:
+    """The From display name comes back as configured, with the address."""
+    raw = email.message_from_bytes(
+        mail("x\n", sender=(name, "desk@example.org")).as_bytes(), policy=email.policy.compat32
+    )
+    got_name, address = email.utils.parseaddr(str(raw["From"]))
+    assert (decode_header_value(got_name), address) == (name, "desk@example.org")
+
+
+def test_attachment_follows_the_text() -> None:
+    """With an attachment: multipart/mixed, the text first, then the file with its type, name and bytes."""
+    data = "BEGIN:VCALENDAR\r\nSUMMARY:Bürgerdialog\r\nEND:VCALENDAR\r\n".encode()
+    message = mail("Hallo\n")
+    message.attachments.append(Attachment(data, "text", "calendar", "v.ics", (("method", "PUBLISH"),)))
+    wire = parsed(message)
+    assert wire.get_content_type() == "multipart/mixed"
+    text, file = wire.iter_parts()
+    assert text_of(text) == "Hallo\n"
+    assert text["Content-Language"] == "de"
+    assert file.get_content_type() == "text/calendar"
+    assert file.get_param("method") == "PUBLISH"
+    assert file.get_filename() == "v.ics"
+    assert file.get_payload(decode=True) == data
+
+
+def test_header_lookup_gives_the_values_as_set() -> None:
+    """mail["Subject"] and mail["To"] give the unencoded values; a missing header is None."""
+    message = mail("x\n", name="Hans Müller")
+    assert message["subject"] == "Anmeldung – bestätigt"
+    assert message["To"] == "Hans Müller <hans@example.org>"
+    assert message["Cc"] is None
