@@ -972,46 +972,32 @@ class Desk:
         Interrupted (Ctrl-C), the unsent mails of the batch are released at once for the next run.
         """
         handled: set[int] = set()
-        pending: list[tuple[DeliveryResult, datetime]] = []
 
-        def commit() -> None:
+        def record(result: DeliveryResult) -> None:
             """Record the answer at once: a crash resends at most the mail in flight per connection."""
-            if not pending:
-                return
-            with self.db.transaction() as tx:
-                for result, when in pending:
-                    if result.accepted:
-                        tx.mark_sent(result.outbox_id, when)
-                    else:
-                        retry = when + backoff(attempts[result.outbox_id] + 1)
-                        tx.mark_failed(
-                            result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry
-                        )
-            for result, _when in pending:
-                if result.accepted:
-                    report.sent += 1
-                elif result.permanent:
+            when = self.clock()
+            if result.accepted:
+                self.db.mark_sent(result.outbox_id, when)
+                report.sent += 1
+            else:
+                with self.db.transaction() as tx:
+                    retry = when + backoff(attempts[result.outbox_id] + 1)
+                    tx.mark_failed(
+                        result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry
+                    )
+                if result.permanent:
                     report.failed += 1
                 else:
                     report.deferred += 1
-            pending.clear()
-
-        def record(result: DeliveryResult) -> None:
-            pending.append((result, self.clock()))
-            handled.add(result.outbox_id)
-            if not result.accepted:
                 log.warning("reply %s refused: %s", result.outbox_id, result.error)
-            commit()
+            handled.add(result.outbox_id)
             if on_sent is not None:
                 on_sent()
             if pace:
                 self.stop.wait(pace)
 
         try:
-            try:
-                self.mailer.send_all(mails, record)
-            finally:
-                commit()  # answers the server gave are recorded whatever happens next
+            self.mailer.send_all(mails, record)
         except (KeyboardInterrupt, SystemExit):
             with self.db.transaction() as tx:
                 tx.release([m.outbox_id for m in mails if m.outbox_id not in handled], self.clock())

@@ -297,6 +297,15 @@ class Database:
         with self._sessions() as session, session.begin():
             yield Tx(session)
 
+    def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        """The server accepted the reply: never send it again; note the first reply time.
+
+        A transaction of its own, without a Session: the sender's hot path, once per accepted reply.
+        """
+        with self.engine.begin() as connection:
+            connection.execute(_MARK_SENT, {"b_id": outbox_id, "b_now": now})
+            connection.execute(_MARK_REPLIED, {"b_id": outbox_id, "b_now": now})
+
     def dispose(self) -> None:
         """Close all pooled connections."""
         self.engine.dispose()
@@ -976,12 +985,6 @@ class Tx:
             )
             .values(next_attempt_at=now)
         )
-
-    def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        """The server accepted the reply: never send it again; note the first reply time."""
-        connection = self.session.connection()
-        connection.execute(_MARK_SENT, {"b_id": outbox_id, "b_now": now})
-        connection.execute(_MARK_REPLIED, {"b_id": outbox_id, "b_now": now})
 
     def mark_failed(
         self, outbox_id: int, now: datetime, error: str, *, permanent: bool, retry_at: datetime

@@ -20,6 +20,7 @@ class MessageParseError(ValueError):
 # Charsets mail programs declare that Python doesn't know, or know under another name.
 _CHARSET_ALIASES = {"unknown-8bit": "cp1252", "x-unknown": "cp1252", "iso-8859-8-i": "iso-8859-8"}
 _MSGID = re.compile(r"<[^<>\s]+>")
+_SURROGATE = re.compile("[\udc80-\udcff]")  # raw 8-bit bytes, surrogate-escaped by the parser
 _ANGLE_ADDR = re.compile(r"<([^<>@\s]+@[^<>@\s]+)>")
 
 
@@ -29,7 +30,7 @@ def decode_header_value(raw: str) -> str:
     Raw 8-bit bytes in a header (not allowed, but common) arrive surrogate-escaped: they are decoded as
     UTF-8 when valid, else windows-1252.
     """
-    if any("\udc80" <= ch <= "\udcff" for ch in raw):
+    if _SURROGATE.search(raw):
         raw = decode_bytes(raw.encode("ascii", "surrogateescape"), None)
     if "=?" not in raw:
         return _clean(raw)  # no encoded-word: what decode_header would give back, without its cost
