@@ -108,6 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--connections", type=int, default=2, help="[smtp] connections of the bot")
     args = parser.parse_args()
     n = args.messages
 
@@ -122,6 +123,7 @@ def main() -> None:
             data = config_data(account, sink, url)
             data["events"][0]["capacity"] = n // 2  # type: ignore[index]
             data["bot"] = {"max_replies_per_hour": 10 * n, "max_replies_per_address_per_day": 5}
+            data["smtp"]["connections"] = args.connections  # type: ignore[index]
             config = Path(tmp) / "config.toml"
             config.write_text(toml_text(data))
             committed, sent = run_bot(config, url, sink, n)
@@ -134,7 +136,10 @@ def main() -> None:
 
     bot_rate = n / sent
     slower = min(n / fetch, n / smtp)
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, database {args.database}")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, database {args.database}, "
+        f"{args.connections} SMTP connection(s)"
+    )
     print(f"messages: {n} registrations of ~{size / 1024:.1f} KB")
     print(f"bot: all registrations committed after {committed:7.2f} s")
     print(f"bot: all replies accepted by SMTP after {sent:7.2f} s  -> {bot_rate:8.0f} msg/s end to end")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from mailbot.adapters.addresses import normalize_address
 from mailbot.adapters.db import Database, DuplicateMessageError, Tx
 from mailbot.config import Config
-from mailbot.core import authentication, booking, chain, ics, replies
+from mailbot.core import authentication, booking, bounce, chain, ics, replies
 from mailbot.core.identity import content_hash
 from mailbot.core.model import (
     Address,
@@ -444,6 +444,7 @@ class Desk:
         if (
             verdict.intent is not None
             and self.read_bounce is not None
+            and bounce.may_be_bounce(msg)  # by the headers parsed already: nearly every mail stops here
             and self.read_bounce(raw, self.rule_context)
         ):
             # A bounce with none of the usual marks, recognised by its body (flufl.bounce): never answer it.

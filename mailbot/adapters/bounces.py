@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from flufl.bounce import all_failures, scan_message
 
-from mailbot.core.bounce import BounceReport, looks_like_bounce, read_bounce
+from mailbot.core.bounce import BounceReport, looks_like_bounce, might_be_bounce, read_bounce
 from mailbot.core.model import RuleContext
 from mailbot.core.parse import decode_header_value
 
@@ -89,6 +89,8 @@ def _run(detect: Callable[[Message], _T], raw: bytes) -> _T | None:
 def _looks_like_bounce(raw: bytes) -> bool:
     """The core's looks_like_bounce on the raw mail; False when its headers can't be read."""
     try:
+        if not might_be_bounce(raw):  # the headers alone rule out nearly every mail: no body parse
+            return False
         return looks_like_bounce(email.message_from_bytes(raw, policy=email.policy.compat32))
     except Exception:  # as above
         log.warning("could not read a message's headers", exc_info=True)

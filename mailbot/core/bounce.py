@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import HeaderParser
+from email.parser import BytesHeaderParser, HeaderParser
 
-from mailbot.core.model import RuleContext
+from mailbot.core.model import InboundMessage, RuleContext
 from mailbot.core.parse import decode_bytes, decode_header_value
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK, is_own_message_id
 
@@ -96,7 +96,24 @@ def read_bounce(raw: bytes, ctx: RuleContext) -> BounceReport | None:
         return None
 
 
+def might_be_bounce(raw: bytes) -> bool:
+    """A cheap screen by the headers alone (the body isn't parsed): False for mail that neither is a
+    report (multipart/report) nor `looks_like_bounce`, i.e. for nearly every citizen's mail."""
+    head = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    return head.get_content_type() == "multipart/report" or looks_like_bounce(head)
+
+
+def may_be_bounce(msg: InboundMessage) -> bool:
+    """`might_be_bounce` for a mail parsed already (its decoded headers): no second parse."""
+    head = Message()
+    for name, value in msg.headers:
+        head[name] = value
+    return head.get_content_type() == "multipart/report" or looks_like_bounce(head)
+
+
 def _read(raw: bytes, ctx: RuleContext) -> BounceReport | None:
+    if not might_be_bounce(raw):
+        return None
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     if _is_dsn(msg):
         return _read_dsn(msg, raw, ctx)

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbot.core import bounce
-from mailbot.core.bounce import BounceReport, read_bounce
+from mailbot.core.bounce import BounceReport, may_be_bounce, might_be_bounce, read_bounce
 from mailbot.core.model import RuleContext
+from mailbot.core.parse import parse_message
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bounces"
 CTX = RuleContext(own_addresses=frozenset({"anmeldung@castrop-rauxel.de"}), own_domain="castrop-rauxel.de")
@@ -399,3 +400,18 @@ def test_damaged_samples_never_raise(name: str, at: int, cut: int, junk: bytes) 
     damaged = raw[:at] + junk + raw[at + cut :]
     result = bounce._read(damaged, CTX)
     assert result is None or isinstance(result, BounceReport)
+
+
+_SAMPLES = sorted(
+    [
+        *(Path(__file__).parents[1] / "data" / "bounces").glob("*.*"),
+        *(Path(__file__).parents[1] / "data" / "mail").glob("*.eml"),
+    ]
+)
+
+
+@pytest.mark.parametrize("path", [p for p in _SAMPLES if p.suffix in (".eml", ".txt")], ids=lambda p: p.name)
+def test_screen_on_parsed_headers_agrees_with_the_raw_screen(path: Path) -> None:
+    """may_be_bounce on the parsed mail agrees with might_be_bounce on its raw bytes, for every sample."""
+    raw = path.read_bytes()
+    assert may_be_bounce(parse_message(raw)) == might_be_bounce(raw)
