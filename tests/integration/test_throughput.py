@@ -102,20 +102,23 @@ def _mails(count: int) -> list[OutgoingMail]:
     ]
 
 
+def _mailer(proxy: Proxy, *, connections: int) -> SmtpMailer:
+    return SmtpMailer(
+        host=proxy.host,
+        port=proxy.port,
+        security="none",
+        username=None,
+        password=None,
+        timeout=10,
+        connections=connections,
+    )
+
+
 def test_several_smtp_connections_send_each_mail_once(smtp_sink: SmtpSink) -> None:
     """With connections = 3 three connections share the mails; each is sent exactly once."""
     results: list[DeliveryResult] = []
     with Proxy(smtp_sink.host, smtp_sink.port) as proxy:
-        mailer = SmtpMailer(
-            host=proxy.host,
-            port=proxy.port,
-            security="none",
-            username=None,
-            password=None,
-            timeout=10,
-            connections=3,
-        )
-        mailer.send_all(_mails(30), results.append)
+        _mailer(proxy, connections=3).send_all(_mails(30), results.append)
         assert proxy.accepted == 3
     assert sorted(r.outbox_id for r in results) == list(range(30))
     assert all(r.accepted for r in results)
@@ -128,15 +131,6 @@ def test_one_connection_is_used_for_a_single_mail(smtp_sink: SmtpSink) -> None:
     """Connections are not opened for nothing: one mail, one connection, whatever `connections` says."""
     results: list[DeliveryResult] = []
     with Proxy(smtp_sink.host, smtp_sink.port) as proxy:
-        mailer = SmtpMailer(
-            host=proxy.host,
-            port=proxy.port,
-            security="none",
-            username=None,
-            password=None,
-            timeout=10,
-            connections=4,
-        )
-        mailer.send_all(_mails(1), results.append)
+        _mailer(proxy, connections=4).send_all(_mails(1), results.append)
         assert proxy.accepted == 1
     assert [r.accepted for r in results] == [True]
