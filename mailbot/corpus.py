@@ -158,6 +158,7 @@ class _Deck(Generic[_T]):
         return self._pool.pop()
 
 
+_NAME_TRIES = 200  # draws for an unused name before a namesake is accepted
 _CET = timezone(timedelta(hours=1), "CET")
 _CEST = timezone(timedelta(hours=2), "CEST")
 
@@ -789,14 +790,19 @@ class _Context:
         return makers[style]()
 
     def name_pair(self, *, umlaut: bool = False) -> tuple[str, str, bool]:
-        """(first, last, female): a name nobody else in the corpus has."""
-        while True:
+        """(first, last, female): a name nobody else in the corpus has, while there are such names left.
+
+        A corpus larger than the name tables (tens of thousands of mails, for benchmarks) gets namesakes,
+        as a city does; their addresses still differ (see `_local_part`).
+        """
+        for _ in range(_NAME_TRIES):
             female = self.rng.random() < 0.5
             first = self.rng.choice(_FEMALE if female else _MALE)
             last = self.rng.choice(_UMLAUT_LAST if umlaut else _LAST)
             if (first.casefold(), last.casefold()) not in self.used_names:
                 self.used_names.add((first.casefold(), last.casefold()))
                 return first, last, female
+        return first, last, female
 
     def person(self, domain: str, form: str | None = None) -> _Person:
         """A new sender at `domain` (or at a local firm) with an address nobody else in the corpus has."""
@@ -855,7 +861,13 @@ class _Context:
             options += [f"{last}{r.randint(1, 999)}", f"{f}_{last}", f"{f}{last}19{yy}"]
         r.shuffle(options)
         options.append(f"{f}.{last}{r.randint(1000, 9999)}")
-        return next(x for x in options if f"{x}@{domain}".casefold() not in self.used_addrs)
+        for option in options:
+            if f"{option}@{domain}".casefold() not in self.used_addrs:
+                return option
+        while True:  # a namesake took every usual form: a number nobody has yet
+            option = f"{f}.{last}{r.randint(10000, 999999)}"
+            if f"{option}@{domain}".casefold() not in self.used_addrs:
+                return option
 
 
 # ------------------------------------------------------------------------------------------------------------
