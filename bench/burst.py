@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -68,8 +67,18 @@ def raw_send(sink: SmtpSink, count: int) -> float:
     return time.perf_counter() - started
 
 
-def run_bot(config: Path, url: str, sink: SmtpSink, n: int) -> tuple[float, float]:
-    """Run `mailbot run --once` as a process; seconds until all N are committed and all N replies accepted."""
+def peak_rss_kb(pid: int) -> int:
+    """The process's peak resident set so far (VmHWM, kB); 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+
+
+def run_bot(config: Path, url: str, sink: SmtpSink, n: int) -> tuple[float, float, int]:
+    """Run `mailbot run --once` as a process: seconds until all N are committed and all N replies accepted,
+    and the bot's peak RSS in kB (its own, read from /proc while it runs)."""
     db = Database(url)
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -80,7 +89,9 @@ def run_bot(config: Path, url: str, sink: SmtpSink, n: int) -> tuple[float, floa
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     committed = sent = None
+    peak = 0
     while committed is None or sent is None:
+        peak = max(peak, peak_rss_kb(proc.pid))
         now = time.perf_counter() - started
         if committed is None and ledger_size(db) >= n:
             committed = now
@@ -89,9 +100,11 @@ def run_bot(config: Path, url: str, sink: SmtpSink, n: int) -> tuple[float, floa
         if proc.poll() is not None and (committed is None or sent is None):
             committed, sent = committed or now, sent or now  # the bot ended early: report what it did
         time.sleep(0.02)
-    proc.wait()
+    while proc.poll() is None:
+        peak = max(peak, peak_rss_kb(proc.pid))
+        time.sleep(0.02)
     db.dispose()
-    return committed, sent
+    return committed, sent, peak
 
 
 def ledger_size(db: Database) -> int:
@@ -126,8 +139,7 @@ def main() -> None:
             data["smtp"]["connections"] = args.connections  # type: ignore[index]
             config = Path(tmp) / "config.toml"
             config.write_text(toml_text(data))
-            committed, sent = run_bot(config, url, sink, n)
-            peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            committed, sent, peak_kb = run_bot(config, url, sink, n)
             fetch = raw_fetch(dovecot, account)
             smtp = raw_send(sink, n)
         finally:
