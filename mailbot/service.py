@@ -315,6 +315,9 @@ class Desk:
                 counted.append(outcome)
                 if outcome.value in _FLAG_OUTCOMES:
                     to_flag.append(meta.uid)
+            # Progress counts as a successful poll: draining a long backlog is a working desk, and `health`
+            # must not call it stale (it looks for LAST_POLL within 3 poll intervals).
+            tx.set_state(LAST_POLL, self.clock().isoformat())
         for outcome in counted:  # only once the batch is committed
             report.count(outcome)
         return to_flag

@@ -134,3 +134,39 @@ def test_one_connection_is_used_for_a_single_mail(smtp_sink: SmtpSink) -> None:
         _mailer(proxy, connections=4).send_all(_mails(1), results.append)
         assert proxy.accepted == 1
     assert [r.accepted for r in results] == [True]
+
+
+def test_a_long_backlog_keeps_the_desk_healthy(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, db_url: str
+) -> None:
+    """Each committed batch counts as a successful poll, so `health` doesn't call a long rush stale."""
+    dovecot_server.append_many(
+        imap_account.user,
+        [(registration(i), T0 + timedelta(seconds=i)) for i in range(service.BODY_BATCH + 10)],
+    )
+    config = parse_config(config_data(imap_account, smtp_sink, db_url), "<test>", env={})
+    desk = build_desk(config, db=open_database(config))
+    real_factory = desk.mailbox_factory
+    seen: list[str | None] = []
+
+    def watched_mailbox() -> Mailbox:
+        mailbox = real_factory()
+        real_fetch = mailbox.fetch_bodies
+
+        def fetch_bodies(uids: list[int]) -> dict[int, bytes]:
+            with desk.db.transaction() as tx:
+                seen.append(tx.get_state(service.LAST_POLL))
+            return real_fetch(uids)
+
+        mailbox.fetch_bodies = fetch_bodies  # type: ignore[method-assign]
+        return mailbox
+
+    desk.mailbox_factory = watched_mailbox
+    try:
+        desk.run_once()
+    finally:
+        desk.db.dispose()
+
+    assert len(seen) == 2
+    assert seen[0] is None  # the very first pass: nothing polled before
+    assert seen[1] is not None  # the first batch, committed, already counts
