@@ -18,6 +18,7 @@ from mailbot.adapters.oauth import (
     MsalTokenSource,
     TokenError,
     TokenProvider,
+    refused,
     xoauth2_string,
 )
 from mailbot.bootstrap import imap_token, smtp_token
@@ -318,3 +319,28 @@ def test_imap_login_without_a_token_fails_before_connecting() -> None:
         )
 
     assert str(caught.value) == "IMAP 127.0.0.1:1: login: token command get-token: failed with exit status 1"
+
+
+class SequenceSource:
+    """A token source handing out the given tokens one per fetch, each valid for an hour."""
+
+    def __init__(self, *tokens: str) -> None:
+        self.tokens = list(tokens)
+        self.fetches = 0
+
+    def fetch(self) -> AccessToken:
+        self.fetches += 1
+        return AccessToken(self.tokens.pop(0), expires_in=3600)
+
+
+def test_a_refused_token_is_fetched_anew_at_the_next_login() -> None:
+    """After the server refused the cached token, the next login gets a new one, long before expiry."""
+    source = SequenceSource("revoked", "fresh")
+    provider = TokenProvider(source, clock=FakeClock())
+    assert provider() == "revoked"
+    refused(provider, "some-other-token")  # not ours to forget: the cache stays
+    assert provider() == "revoked"
+    assert source.fetches == 1
+    refused(provider, "revoked")
+    assert provider() == "fresh"
+    assert source.fetches == 2

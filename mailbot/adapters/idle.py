@@ -14,6 +14,7 @@ import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from mailbot.adapters.imap import tls_context
+from mailbot.adapters.oauth import refused
 from mailbot.errors import MailbotError
 
 log = logging.getLogger("mailbot")
@@ -99,7 +100,12 @@ class IdleWatcher:
         if access_token is None:
             client.login(self.username, self.password)
         else:
-            client.oauth2_login(self.username, access_token)
+            try:
+                client.oauth2_login(self.username, access_token)
+            except LoginError:
+                assert self.token is not None
+                refused(self.token, access_token)  # the next attempt logs in with a new token
+                raise
         client.select_folder(self.folder, readonly=True)  # EXAMINE: IDLE must never change flags
         return client
 

@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from datetime import UTC
 
 import imapclient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
+from mailbot.adapters.oauth import refused
 from mailbot.errors import MailbotError, MailboxUnavailableError
 from mailbot.ports import MailboxInfo, MessageMeta, batched
 
@@ -65,7 +66,12 @@ class ImapMailbox:
                 if access_token is None:
                     self.client.login(username, password)
                 else:
-                    self.client.oauth2_login(username, access_token)
+                    try:
+                        self.client.oauth2_login(username, access_token)
+                    except LoginError:
+                        assert token is not None
+                        refused(token, access_token)  # the next pass logs in with a new token
+                        raise
         except MailboxUnavailableError:
             with contextlib.suppress(OSError):
                 self.client.shutdown()  # no LOGOUT on a connection we could not use

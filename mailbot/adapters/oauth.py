@@ -25,6 +25,7 @@ __all__ = [
     "TokenError",
     "TokenProvider",
     "TokenSource",
+    "refused",
     "xoauth2_string",
 ]
 
@@ -85,6 +86,21 @@ class TokenProvider:
 
     def __call__(self) -> str:
         return self.token()
+
+    def forget(self, refused: str) -> None:
+        """The server refused this token (revoked, rotated): the next login fetches a new one.
+
+        (msal keeps a cache of its own and may hand the same token back until it expires.)
+        """
+        with self._lock:
+            if self._token == refused:
+                self._token = None
+
+
+def refused(token: Callable[[], str], value: str) -> None:
+    """A login with `value` was refused: a TokenProvider forgets it (other token callables keep nothing)."""
+    if isinstance(token, TokenProvider):
+        token.forget(value)
 
 
 def xoauth2_string(user: str, token: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 import aiosmtplib
 
 from mailbot.adapters.imap import tls_context
-from mailbot.adapters.oauth import xoauth2_string
+from mailbot.adapters.oauth import refused, xoauth2_string
 from mailbot.errors import MailbotError, TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, OutgoingMail
 
@@ -116,6 +116,7 @@ class SmtpMailer:
             # A refused token comes back as a challenge holding a JSON error; an empty line ends the exchange.
             answer = await smtp.execute_command(b"")
         if answer.code != 235:
+            refused(self.token, token)  # the next batch logs in with a new token
             raise aiosmtplib.SMTPAuthenticationError(answer.code, answer.message)
 
     async def _send_one(self, smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> DeliveryResult:

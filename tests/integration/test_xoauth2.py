@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from mailbot.adapters.embedded import ReceivedMail, free_port
 from mailbot.adapters.idle import IdleWatcher
 from mailbot.adapters.imap import ImapMailbox
-from mailbot.adapters.oauth import CommandTokenSource, TokenProvider, xoauth2_string
+from mailbot.adapters.oauth import AccessToken, CommandTokenSource, TokenProvider, xoauth2_string
 from mailbot.adapters.smtp import SmtpMailer
 from mailbot.cli import cli
 from mailbot.corpus import build_corpus
@@ -283,7 +283,14 @@ def test_smtp_refused_token_defers_the_batch(xoauth_sink: XoauthSink) -> None:
 
 
 def test_refused_token_is_one_clear_mailbox_error(introspection: Introspection) -> None:
-    """The server refuses an expired token: one MailboxUnavailableError line, never showing the token."""
+    """A refused token: one MailboxUnavailableError line without the token, and a new token next login."""
+    tokens = iter(["expired-token-4711", "fresh-token"])
+
+    class Source:
+        def fetch(self) -> AccessToken:
+            return AccessToken(next(tokens), expires_in=3600)
+
+    provider = TokenProvider(Source())
     # Its own Dovecot: after a failed login Dovecot slows every login from the address (auth penalty).
     with oauth2_dovecot(introspection) as server:
         account = server.account()
@@ -297,11 +304,41 @@ def test_refused_token_is_one_clear_mailbox_error(introspection: Introspection) 
                 username=account.user,
                 password="",
                 timeout=10,
-                token=lambda: "expired-token-4711",
+                token=provider,
             )
 
+    assert provider() == "fresh-token"
     message = str(caught.value)
     assert (
         message == f"IMAP {account.host}:{account.port}: login: [AUTHENTICATIONFAILED] Authentication failed."
     )
     assert "expired-token-4711" in introspection.asked  # the server checked it and said no
+
+
+def test_smtp_refused_token_is_replaced_at_the_next_batch(xoauth_sink: XoauthSink) -> None:
+    """A revoked token fails one batch; the next batch logs in with a new token, not after its expiry."""
+    xoauth_sink.grants.add(("desk@example.org", "fresh-token"))
+    tokens = iter(["revoked-token", "fresh-token"])
+
+    class Source:
+        def fetch(self) -> AccessToken:
+            return AccessToken(next(tokens), expires_in=3600)
+
+    mailer = SmtpMailer(
+        host=xoauth_sink.host,
+        port=xoauth_sink.port,
+        security="none",
+        username="desk@example.org",
+        password=None,
+        timeout=10,
+        token=TokenProvider(Source()),
+    )
+    mail = OutgoingMail(1, "desk@example.org", "anna@example.org", b"Subject: hi\r\n\r\nhello\r\n")
+    with pytest.raises(TemporaryDeliveryError):
+        mailer.send_all([mail], lambda _result: None)
+    results: list[DeliveryResult] = []
+
+    mailer.send_all([mail], results.append)
+
+    assert results == [DeliveryResult(1, accepted=True)]
+    assert [m.rcpt_tos for m in xoauth_sink.received] == [("anna@example.org",)]
