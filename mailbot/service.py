@@ -6,6 +6,7 @@ import json
 import logging
 import string
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +53,7 @@ log = logging.getLogger("mailbot")
 PROCESSED_KEYWORD = "$MailbotProcessed"
 BODY_BATCH = 100
 OUTBOX_BATCH = 500
+FIRST_SEND_BATCH = 20  # replies claimed while the server's pace is unknown (see Desk._batch_size)
 LAST_POLL = "last_successful_poll"
 PAUSED_SINCE = "sending_paused_since"
 # A bounce naming none of our Message-IDs matches a reply to a failed recipient only if sent this recently.
@@ -147,6 +149,7 @@ class Desk:
         self.new_message_id = new_message_id
         self.stop = stop or threading.Event()
         self.committed: Callable[[], None] | None = None  # called after each batch is committed and flagged
+        self._seconds_per_mail: float | None = None  # the SMTP server's pace in the last batch sent
         self.tz = ZoneInfo(config.bot.timezone)
         self.keywords = chain.Keywords(config.events)
         self.events = {ev.id: ev for ev in config.events}
@@ -924,13 +927,8 @@ class Desk:
         """
         report = FlushReport()
         per_hour = self.config.bot.max_replies_per_hour
-        # A paced batch must go out well within its lease, or another sender claims and sends it again.
-        batch = (
-            OUTBOX_BATCH
-            if pace <= 0
-            else max(1, min(OUTBOX_BATCH, int(SEND_LEASE.total_seconds() / pace) // 2))
-        )
         while not self.stop.is_set():
+            batch = self._batch_size(pace)
             now = self.clock()
             with self.db.transaction() as tx:
                 sent_last_hour = tx.sent_since(now - timedelta(hours=1))
@@ -955,11 +953,24 @@ class Desk:
                 break
             if not mails:
                 break
-            if not self._send(mails, {r.id: r.attempts for r in rows}, report, on_sent=on_sent, pace=pace):
+            started = time.monotonic()
+            sent = self._send(mails, {r.id: r.attempts for r in rows}, report, on_sent=on_sent, pace=pace)
+            if not sent:
                 break
+            self._seconds_per_mail = (time.monotonic() - started) / len(mails)
             if len(mails) < batch:
                 break
         return report
+
+    def _batch_size(self, pace: float) -> int:
+        """How many replies to claim: as many as go out well within the lease (half of it) at the rate seen
+        last, or at `pace`; else another sender could claim the rest and send it again. A slow server (shared
+        hosting takes a second per mail) gets small batches; the first batch is small until the rate is known.
+        """
+        per_mail = max(pace, self._seconds_per_mail or 0.0)
+        if per_mail <= 0:
+            return FIRST_SEND_BATCH if self._seconds_per_mail is None else OUTBOX_BATCH
+        return max(1, min(OUTBOX_BATCH, int(SEND_LEASE.total_seconds() / 2 / per_mail)))
 
     def _send(
         self,

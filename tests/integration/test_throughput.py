@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from mailbot import service
-from mailbot.adapters.embedded import SmtpSink
+from mailbot.adapters.embedded import SmtpSink, free_port
 from mailbot.adapters.smtp import SmtpMailer
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import parse_config
@@ -170,3 +173,56 @@ def test_a_long_backlog_keeps_the_desk_healthy(
     assert len(seen) == 2
     assert seen[0] is None  # the very first pass: nothing polled before
     assert seen[1] is not None  # the first batch, committed, already counts
+
+
+class _SlowSink:
+    """An SMTP peer taking `delay` seconds per mail, like a throttling shared-hosting server."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.count = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: ARG002
+        await asyncio.sleep(self.delay)
+        self.count += 1
+        return "250 2.0.0 OK"
+
+
+def test_a_slow_smtp_server_gets_batches_that_fit_in_the_lease(
+    dovecot_server: Dovecot, imap_account: ImapAccount, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replies are claimed in batches that go out within half the lease at the server's pace."""
+    monkeypatch.setattr(service, "SEND_LEASE", timedelta(seconds=1))
+    handler = _SlowSink(delay=0.05)  # 10 mails per half lease
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        sink = SmtpSink.__new__(SmtpSink)  # only its address is read by config_data
+        sink.host, sink.port = "127.0.0.1", controller.port
+        dovecot_server.append_many(
+            imap_account.user, [(registration(i), T0 + timedelta(seconds=i)) for i in range(45)]
+        )
+        data = config_data(imap_account, sink, db_url)
+        data["smtp"]["connections"] = 1  # type: ignore[index]
+        config = parse_config(data, "<test>", env={})
+        desk = build_desk(config, db=open_database(config))
+        sizes: list[int] = []
+        real_send_all = desk.mailer.send_all
+
+        def send_all(mails: list[OutgoingMail], report: Callable[[DeliveryResult], None]) -> None:
+            sizes.append(len(mails))
+            real_send_all(mails, report)
+
+        desk.mailer.send_all = send_all  # type: ignore[method-assign]
+        try:
+            _, flush = desk.run_once()
+        finally:
+            desk.db.dispose()
+    finally:
+        controller.stop()
+
+    assert flush.sent == 45
+    assert handler.count == 45
+    assert sizes[0] == service.FIRST_SEND_BATCH
+    assert len(sizes) > 1
+    assert all(1 <= size <= 10 for size in sizes[1:]), sizes
