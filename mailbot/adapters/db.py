@@ -465,15 +465,20 @@ class Tx:
             )
         }
         self._unregistered = {(e, a) for e in event_ids for a in wanted if (e, a) not in active}
+        self._replies = self._reply_counts(wanted, replies_since)
+
+    def _reply_counts(self, addresses: Sequence[str], since: datetime) -> dict[str, list[int]]:
+        """For each address: [replies but limit notices, limit notices] queued since then (one query)."""
         is_limit = case((OutboxRow.kind == "limit", 1), else_=0)
-        counts = self.session.execute(
+        rows = self.session.execute(
             select(OutboxRow.recipient_normalized, func.count(), func.coalesce(func.sum(is_limit), 0))
-            .where(OutboxRow.recipient_normalized.in_(wanted), OutboxRow.created_at >= replies_since)
+            .where(OutboxRow.recipient_normalized.in_(list(addresses)), OutboxRow.created_at >= since)
             .group_by(OutboxRow.recipient_normalized)
         )
-        self._replies = {a: [0, 0] for a in wanted}
-        for address, total, notices in counts:
-            self._replies[address] = [int(total) - int(notices or 0), int(notices or 0)]
+        counts = {address: [0, 0] for address in addresses}
+        for address, total, notices in rows:
+            counts[address] = [int(total) - int(notices or 0), int(notices or 0)]
+        return counts
 
     def existing(self, event_id: str, email_normalized: str) -> Existing | None:
         """The person's active registration for the event, with its current seat or waitlist place."""
@@ -535,15 +540,14 @@ class Tx:
         )
         self._count_change(event_id, None, status.value, position)
         self._unregistered.discard((event_id, email_normalized or ""))
-        self._insert(
-            AuditRow,
-            at=now,
-            event_id=event_id,
-            registration_id=registration_id,
+        self._audit(
+            event_id,
+            registration_id,
             actor=actor,
             action="registered",
-            old_status=None,
-            new_status=status.value,
+            old=None,
+            new=status.value,
+            now=now,
             detail=f"channel {channel}, position {position}",
         )
         return registration_id
@@ -582,17 +586,32 @@ class Tx:
         detail: str = "",
     ) -> None:
         """Write one audit entry for a registration."""
-        self.session.add(
-            AuditRow(
-                at=now,
-                event_id=row.event_id,
-                registration_id=row.id,
-                actor=actor,
-                action=action,
-                old_status=old,
-                new_status=new,
-                detail=detail,
-            )
+        self._audit(
+            row.event_id, row.id, actor=actor, action=action, old=old, new=new, now=now, detail=detail
+        )
+
+    def _audit(
+        self,
+        event_id: str,
+        registration_id: int,
+        *,
+        actor: str,
+        action: str,
+        old: str | None,
+        new: str | None,
+        now: datetime,
+        detail: str = "",
+    ) -> None:
+        self._insert(
+            AuditRow,
+            at=now,
+            event_id=event_id,
+            registration_id=registration_id,
+            actor=actor,
+            action=action,
+            old_status=old,
+            new_status=new,
+            detail=detail,
         )
 
     def registration(self, registration_id: int) -> RegistrationRow | None:
@@ -855,17 +874,10 @@ class Tx:
         )
 
     def replies_to(self, recipient_normalized: str, since: datetime) -> tuple[int, int]:
-        """Replies to an address since then: (all but limit notices, limit notices), in one query."""
-        if recipient_normalized in self._replies:
-            replies, notices = self._replies[recipient_normalized]
-            return replies, notices
-        is_limit = case((OutboxRow.kind == "limit", 1), else_=0)
-        row = self.session.execute(
-            select(
-                func.count() - func.coalesce(func.sum(is_limit), 0), func.coalesce(func.sum(is_limit), 0)
-            ).where(OutboxRow.recipient_normalized == recipient_normalized, OutboxRow.created_at >= since)
-        ).one()
-        return int(row[0] or 0), int(row[1] or 0)
+        """Replies to an address since then: (all but limit notices, limit notices); read ahead or asked."""
+        cached = self._replies.get(recipient_normalized)
+        replies, notices = cached or self._reply_counts([recipient_normalized], since)[recipient_normalized]
+        return replies, notices
 
     def events_of_replies(self, message_ids: Sequence[str]) -> list[str]:
         """The events our replies with these Message-IDs were about."""
