@@ -291,11 +291,12 @@ class Desk:
         to_flag: list[int] = []
         counted: list[Outcome] = []
         hashes = {uid: content_hash(raw) for uid, raw in bodies.items() if raw}
-        read = _ReadAhead(parsed=dict(_parse_all(bodies)), known={})
+        parsed = dict(_parse_all(bodies))
         with self.db.transaction() as tx:
             for event_id in sorted(self.events):
                 tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
-            known = read.known = tx.first_by_hash(list(hashes.values()))  # same mail seen before
+            known = tx.first_by_hash(list(hashes.values()))  # same mail seen before
+            read = _ReadAhead(parsed=parsed, known=known)
             tx.prefetch(sorted(self.events), read.senders(), self.clock() - REPLY_LIMIT_WINDOW)
             for meta in batch:
                 if self.stop.is_set():

@@ -99,8 +99,7 @@ def read_bounce(raw: bytes, ctx: RuleContext) -> BounceReport | None:
 def might_be_bounce(raw: bytes) -> bool:
     """A cheap screen by the headers alone (the body isn't parsed): False for mail that neither is a
     report (multipart/report) nor `looks_like_bounce`, i.e. for nearly every citizen's mail."""
-    head = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-    return head.get_content_type() == "multipart/report" or looks_like_bounce(head)
+    return _screen(BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw))
 
 
 def may_be_bounce(msg: InboundMessage) -> bool:
@@ -108,6 +107,10 @@ def may_be_bounce(msg: InboundMessage) -> bool:
     head = Message()
     for name, value in msg.headers:
         head[name] = value
+    return _screen(head)
+
+
+def _screen(head: Message) -> bool:
     return head.get_content_type() == "multipart/report" or looks_like_bounce(head)
 
 
