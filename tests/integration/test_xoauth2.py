@@ -8,7 +8,7 @@ import shlex
 import sys
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,29 @@ def xoauth_sink() -> Iterator[XoauthSink]:
         yield sink
 
 
+def xoauth_mailer(sink: XoauthSink, token: Callable[[], str]) -> SmtpMailer:
+    """A mailer logging in to the sink as desk@example.org with these tokens."""
+    return SmtpMailer(
+        host=sink.host,
+        port=sink.port,
+        security="none",
+        username="desk@example.org",
+        password=None,
+        timeout=10,
+        token=token,
+    )
+
+
+class Tokens:
+    """A token source handing out the given tokens in turn, each valid for an hour."""
+
+    def __init__(self, *tokens: str) -> None:
+        self.tokens = iter(tokens)
+
+    def fetch(self) -> AccessToken:
+        return AccessToken(next(self.tokens), expires_in=3600)
+
+
 def token_command(tmp_path: Path, token: str) -> str:
     """A token_command (one string, as in config.toml) printing `token` as JSON with expires_in."""
     script = tmp_path / "token.py"
@@ -239,15 +262,7 @@ def test_smtp_logs_in_with_auth_xoauth2(xoauth_sink: XoauthSink, tmp_path: Path)
     """SmtpMailer with a token sends AUTH XOAUTH2 (user and bearer token) first; the peer then takes mail."""
     xoauth_sink.grants.add(("desk@example.org", "smtp-token-2"))
     argv = shlex.split(token_command(tmp_path, "smtp-token-2"))
-    mailer = SmtpMailer(
-        host=xoauth_sink.host,
-        port=xoauth_sink.port,
-        security="none",
-        username="desk@example.org",
-        password=None,
-        timeout=10,
-        token=TokenProvider(CommandTokenSource(argv)),
-    )
+    mailer = xoauth_mailer(xoauth_sink, TokenProvider(CommandTokenSource(argv)))
     results: list[DeliveryResult] = []
 
     mail = OutgoingMail(1, "desk@example.org", "anna@example.org", b"Subject: hi\r\n\r\nhello\r\n")
@@ -260,15 +275,7 @@ def test_smtp_logs_in_with_auth_xoauth2(xoauth_sink: XoauthSink, tmp_path: Path)
 
 def test_smtp_refused_token_defers_the_batch(xoauth_sink: XoauthSink) -> None:
     """A token the SMTP server refuses is one TemporaryDeliveryError line (535), without the token."""
-    mailer = SmtpMailer(
-        host=xoauth_sink.host,
-        port=xoauth_sink.port,
-        security="none",
-        username="desk@example.org",
-        password=None,
-        timeout=10,
-        token=lambda: "revoked-token-4711",
-    )
+    mailer = xoauth_mailer(xoauth_sink, lambda: "revoked-token-4711")
     mail = OutgoingMail(1, "desk@example.org", "anna@example.org", b"Subject: hi\r\n\r\nhello\r\n")
 
     with pytest.raises(TemporaryDeliveryError) as caught:
@@ -284,13 +291,7 @@ def test_smtp_refused_token_defers_the_batch(xoauth_sink: XoauthSink) -> None:
 
 def test_refused_token_is_one_clear_mailbox_error(introspection: Introspection) -> None:
     """A refused token: one MailboxUnavailableError line without the token, and a new token next login."""
-    tokens = iter(["expired-token-4711", "fresh-token"])
-
-    class Source:
-        def fetch(self) -> AccessToken:
-            return AccessToken(next(tokens), expires_in=3600)
-
-    provider = TokenProvider(Source())
+    provider = TokenProvider(Tokens("expired-token-4711", "fresh-token"))
     # Its own Dovecot: after a failed login Dovecot slows every login from the address (auth penalty).
     with oauth2_dovecot(introspection) as server:
         account = server.account()
@@ -318,21 +319,7 @@ def test_refused_token_is_one_clear_mailbox_error(introspection: Introspection) 
 def test_smtp_refused_token_is_replaced_at_the_next_batch(xoauth_sink: XoauthSink) -> None:
     """A revoked token fails one batch; the next batch logs in with a new token, not after its expiry."""
     xoauth_sink.grants.add(("desk@example.org", "fresh-token"))
-    tokens = iter(["revoked-token", "fresh-token"])
-
-    class Source:
-        def fetch(self) -> AccessToken:
-            return AccessToken(next(tokens), expires_in=3600)
-
-    mailer = SmtpMailer(
-        host=xoauth_sink.host,
-        port=xoauth_sink.port,
-        security="none",
-        username="desk@example.org",
-        password=None,
-        timeout=10,
-        token=TokenProvider(Source()),
-    )
+    mailer = xoauth_mailer(xoauth_sink, TokenProvider(Tokens("revoked-token", "fresh-token")))
     mail = OutgoingMail(1, "desk@example.org", "anna@example.org", b"Subject: hi\r\n\r\nhello\r\n")
     with pytest.raises(TemporaryDeliveryError):
         mailer.send_all([mail], lambda _result: None)
