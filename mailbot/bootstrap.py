@@ -101,9 +101,11 @@ def build_desk(
         token=smtp_token(config),
         connections=smtp.connections,
     )
+    db = db or open_database(config)
     return Desk(
         config=config,
-        db=db or open_database(config),
+        db=db,
+        journal=db.sent_journal(),
         mailbox_factory=mailbox,
         mailer=mailer,
         clock=clock,

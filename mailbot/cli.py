@@ -20,6 +20,7 @@ from mailbot.errors import ConfigError, MailbotError
 
 if TYPE_CHECKING:
     from mailbot.scheduler import Closeable
+    from mailbot.watchdog import Watchdog
 
 log = logging.getLogger("mailbot")
 
@@ -95,7 +96,22 @@ def run(ctx: click.Context, once: bool) -> None:
         ctx.obj["desk"] = build_desk(config, stop=stop)
 
     _guard(build)
-    watchdog = Watchdog(ctx.obj["desk"])
+    desk = ctx.obj["desk"]
+    watchdog = Watchdog(desk)
+    sender = None
+    if config.smtp.sender_process and not desk.db.in_memory:  # started in the main thread: dies with it
+        from mailbot.sender import SenderProcess  # noqa: PLC0415
+
+        sender = desk.background = SenderProcess(config, verbose=ctx.obj["verbose"], stop=stop).start()
+    try:
+        _run(config, watchdog, stop, once=once)
+    finally:
+        if sender is not None:
+            sender.close()
+
+
+def _run(config: Config, watchdog: Watchdog, stop: threading.Event, *, once: bool) -> None:
+    """`run`'s loop: one pass and exit, or passes until a stop signal."""
     if once:
 
         def one_pass() -> None:

@@ -115,6 +115,7 @@ class SmtpSettings:
     ca_file: str | None = None  # extra CA certificates for a self-hosted server (PEM)
     allow_insecure: bool = False  # security = "none" on a non-loopback host
     connections: int = 2  # SMTP connections sending replies at the same time
+    sender_process: bool = True  # `mailbot run` sends from a second process beside the pass (a second core)
     auth: Auth = "password"  # "xoauth2": log in with an OAuth 2.0 access token (Microsoft 365, Google)
     oauth: OAuthSettings | None = None  # set exactly when auth = "xoauth2"
 
@@ -506,6 +507,7 @@ _SMTP: Final[Mapping[str, _Key]] = {
     "ca_file": _Key(_text, default=None),
     "allow_insecure": _Key(_flag, default=False),
     "connections": _Key(_connections, default=2),
+    "sender_process": _Key(_flag, default=True),
     **_OAUTH_KEYS,
 }
 _DATABASE: Final[Mapping[str, _Key]] = {

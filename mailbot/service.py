@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import string
@@ -10,11 +11,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters.addresses import normalize_address
 from mailbot.adapters.db import Database, DuplicateMessageError, Tx
+from mailbot.adapters.journal import SentJournal
 from mailbot.config import Config
 from mailbot.core import authentication, booking, bounce, chain, ics, replies
 from mailbot.core.identity import content_hash
@@ -120,6 +122,29 @@ class FlushReport:
     error: str = ""
     paused: bool = False  # the hourly reply limit is reached
 
+    @property
+    def stopped(self) -> bool:
+        """Sending stops for the rest of the pass: SMTP trouble, or the hourly limit."""
+        return bool(self.error or self.paused)
+
+    def add(self, other: FlushReport) -> None:
+        """Count another flush of the same pass in."""
+        self.sent += other.sent
+        self.failed += other.failed
+        self.deferred += other.deferred
+        self.error = self.error or other.error
+        self.paused = self.paused or other.paused
+
+
+class BackgroundSender(Protocol):
+    """Sends the outbox from another process while the pass goes on (mailbot.sender)."""
+
+    def request(self, leader: bool) -> None:
+        """Send what is due now; returns at once."""
+
+    def finish(self, leader: bool) -> FlushReport:
+        """Send what is due, wait for it, and report what the pass's sending did."""
+
 
 class Desk:
     """The registration desk: reads the mailbox, books seats, queues and sends replies."""
@@ -138,8 +163,11 @@ class Desk:
         read_bounce: Callable[[bytes, RuleContext], BounceReport | None] | None = None,
         event_templates: Mapping[str, Mapping[str, str]] | None = None,
         use_leader_lock: bool = True,
+        journal: SentJournal | None = None,
     ) -> None:
         self.config = config
+        self.journal = journal  # SQLite: where a sending process records accepted replies (journal.py)
+        self.record_to_journal = False  # set in that process: record there, fold into the database per batch
         self.use_leader_lock = use_leader_lock
         self.read_bounce = read_bounce
         self.db = db
@@ -149,6 +177,7 @@ class Desk:
         self.new_message_id = new_message_id
         self.stop = stop or threading.Event()
         self.committed: Callable[[], None] | None = None  # called after each batch is committed and flagged
+        self.background: BackgroundSender | None = None  # set by `mailbot run`: replies sent beside the pass
         self._seconds_per_mail: float | None = None  # the SMTP server's pace in the last batch sent
         self.tz = ZoneInfo(config.bot.timezone)
         self.keywords = chain.Keywords(config.events)
@@ -191,17 +220,24 @@ class Desk:
         SQLite, for the write lock.) SMTP trouble or the hourly limit stops sending for the rest of the pass;
         the bookings go on, and the next pass sends what waits.
         """
+        background = self.background
+        if background is not None:
+            # Another process sends while this one reads on; the pass ends once it has sent what is due.
+            self.committed = lambda: background.request(leader)
+            try:
+                report = self.poll_once()
+            except BaseException:
+                self.committed = None
+                with contextlib.suppress(Exception):  # the pass's own failure is the one to report
+                    background.finish(leader)  # nothing may go out once the pass (and its lock) has ended
+                raise
+            self.committed = None
+            return report, background.finish(leader)
         total = FlushReport()
 
         def send() -> None:
-            if total.error or total.paused or self.stop.is_set():
-                return
-            flush = self.flush_outbox(leader=leader)
-            total.sent += flush.sent
-            total.failed += flush.failed
-            total.deferred += flush.deferred
-            total.error = total.error or flush.error
-            total.paused = total.paused or flush.paused
+            if not (total.stopped or self.stop.is_set()):
+                total.add(self.flush_outbox(leader=leader))
 
         self.committed = send
         try:
@@ -218,6 +254,7 @@ class Desk:
         mid-send (SIGKILL, power loss) and its lease protects nobody. Claims of admin commands (they flush
         without the lock) are never recorded here, and a reply changed since the claim keeps its state.
         """
+        self._fold_journal(orphaned=True)  # replies a killed sending process had sent are sent, not orphaned
         with self.db.transaction() as tx:
             claim = tx.get_state(LEADER_CLAIM)
             if claim is None:
@@ -927,11 +964,42 @@ class Desk:
         (`leader`, holding the leader lock) records its claim, so the next one can release it after a crash.
         """
         report = FlushReport()
+        try:
+            self._flush_batches(report, on_sent=on_sent, pace=pace, leader=leader)
+        finally:
+            self._fold_journal()
+        return report
+
+    def _fold_journal(self, *, orphaned: bool = False) -> None:
+        """Record the replies in the sent journal in the database (see `_journal_folded`)."""
+        with self._journal_folded(orphaned=orphaned) as entries:
+            if entries:
+                with self.db.transaction() as tx:
+                    tx.mark_sent(entries)
+
+    @contextlib.contextmanager
+    def _journal_folded(self, *, orphaned: bool = False) -> Iterator[list[tuple[int, datetime]]]:
+        """The sent journal's entries, for a transaction to record; cleared once it committed.
+
+        Only the process that writes the journal folds it, or the pass-runner at the start of a pass, while
+        no sending process of a pass is alive (`orphaned`): a fold clears the file, and a line appended
+        between another process's read and its clear would be lost.
+        """
+        wanted = self.journal is not None and (orphaned or self.record_to_journal)
+        entries = self.journal.entries() if wanted and self.journal is not None else []
+        yield entries
+        if entries and self.journal is not None:
+            self.journal.clear()
+
+    def _flush_batches(
+        self, report: FlushReport, *, on_sent: Callable[[], None] | None, pace: float, leader: bool
+    ) -> None:
         per_hour = self.config.bot.max_replies_per_hour
         while not self.stop.is_set():
             batch = self._batch_size(pace)
             now = self.clock()
-            with self.db.transaction() as tx:
+            with self._journal_folded() as entries, self.db.transaction() as tx:
+                tx.mark_sent(entries)  # the last batch's replies, before they count against the hourly limit
                 sent_last_hour = tx.sent_since(now - timedelta(hours=1))
                 allowed = per_hour - sent_last_hour
                 if allowed <= 0:
@@ -961,7 +1029,6 @@ class Desk:
             self._seconds_per_mail = (time.monotonic() - started) / len(mails)
             if len(mails) < batch:
                 break
-        return report
 
     def _batch_size(self, pace: float) -> int:
         """How many replies to claim: as many as go out well within the lease (half of it) at the rate seen
@@ -993,7 +1060,10 @@ class Desk:
             """Record the answer at once: a crash resends at most the mail in flight per connection."""
             when = self.clock()
             if result.accepted:
-                self.db.mark_sent(result.outbox_id, when)
+                if self.record_to_journal and self.journal is not None:
+                    self.journal.append(result.outbox_id, when)
+                else:
+                    self.db.mark_sent(result.outbox_id, when)
                 report.sent += 1
             else:
                 with self.db.transaction() as tx:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -40,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from mailbot.adapters.journal import SentJournal
 from mailbot.core.model import Event, EventCounts, Existing, Status
 
 _PG_LEADER_LOCK = 0x6D626C64  # "mbld": the advisory lock of the process running passes
@@ -267,6 +269,13 @@ _MARK_REPLIED = (
 )
 
 
+def _mark_sent(connection: Connection, replies: Sequence[tuple[int, datetime]]) -> None:
+    """Accepted replies: never sent again; the first reply time of their registrations noted."""
+    params = [{"b_id": outbox_id, "b_now": when} for outbox_id, when in replies]
+    connection.execute(_MARK_SENT, params)
+    connection.execute(_MARK_REPLIED, params)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL, with SQLite made safe for concurrent use."""
     if url.startswith("sqlite"):
@@ -303,8 +312,19 @@ class Database:
         A transaction of its own, without a Session: the sender's hot path, once per accepted reply.
         """
         with self.engine.begin() as connection:
-            connection.execute(_MARK_SENT, {"b_id": outbox_id, "b_now": now})
-            connection.execute(_MARK_REPLIED, {"b_id": outbox_id, "b_now": now})
+            _mark_sent(connection, [(outbox_id, now)])
+
+    @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database: no other process can see it."""
+        path = self.engine.url.database
+        return self.engine.dialect.name == "sqlite" and (not path or path == ":memory:")
+
+    def sent_journal(self) -> SentJournal | None:
+        """The journal a sending process records accepted replies in: SQLite files only (see journal.py)."""
+        if self.engine.dialect.name != "sqlite" or self.in_memory:
+            return None
+        return SentJournal(Path(f"{self.engine.url.database}.sent"))
 
     def dispose(self) -> None:
         """Close all pooled connections."""
@@ -957,6 +977,12 @@ class Tx:
         for row in rows:
             row.next_attempt_at = lease_until
         return rows
+
+    def mark_sent(self, replies: Sequence[tuple[int, datetime]]) -> None:
+        """Record replies the server accepted (outbox id, when), e.g. from the sent journal."""
+        if replies:
+            self.session.flush()
+            _mark_sent(self.session.connection(), replies)
 
     def release(self, outbox_ids: Sequence[int], now: datetime) -> None:
         """Give claimed but unsent replies back: due again right now."""

@@ -26,7 +26,7 @@ from mailbot.config import load_config
 from mailbot.core.model import Outcome
 from mailbot.corpus import CorpusMail, build_corpus
 from mailbot.ports import DeliveryResult, OutgoingMail
-from mailbot.service import BODY_BATCH, PROCESSED_KEYWORD
+from mailbot.service import BODY_BATCH, PROCESSED_KEYWORD, Desk
 from tests.conftest import config_data, toml_text
 from tests.integration.test_desk import deliver, invoke, mailbox_state, message_id, read_csv
 from tests.servers import Dovecot, ImapAccount
@@ -153,6 +153,7 @@ class Probe:
 
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url, pool_size=1, max_overflow=0)
+        self.journal = Database(url).sent_journal()  # SQLite: the sending process records replies there
 
     def ledger(self) -> int:
         """How many messages the ledger holds (cheap: polled while the bot runs)."""
@@ -182,9 +183,17 @@ class Probe:
                 select(LedgerRow.uid).where(LedgerRow.flagged.is_(False), LedgerRow.outcome.in_(MARKED))
             )
             unsent = session.execute(
-                select(OutboxRow.message_id, OutboxRow.next_attempt_at).where(OutboxRow.sent_at.is_(None))
+                select(OutboxRow.id, OutboxRow.message_id, OutboxRow.next_attempt_at).where(
+                    OutboxRow.sent_at.is_(None)
+                )
             )
-            return Snapshot(ledger, sorted(unmarked), [(mid, when) for mid, when in unsent])
+            # A reply in the sent journal is recorded as sent (the next pass folds it, never sends it again).
+            journaled = {outbox_id for outbox_id, _ in self.journal.entries()} if self.journal else set()
+            return Snapshot(
+                ledger,
+                sorted(unmarked),
+                [(mid, when) for outbox_id, mid, when in unsent if outbox_id not in journaled],
+            )
 
     def dispose(self) -> None:
         """Close the connection."""
@@ -482,3 +491,42 @@ def test_next_pass_releases_only_the_dead_pass_runners_claim(
     assert flush.sent == 0
     assert pending() == ["person1", "person5", "person6"]
     desk.db.dispose()
+
+
+def test_next_pass_records_the_sent_journal_before_it_releases_a_dead_senders_claim(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """SQLite: a reply the dead sending process journaled as accepted is recorded sent, never sent again."""
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    config = load_config(write_config(tmp_path, imap_account, smtp_sink, url), {})
+    start = datetime(2020, 9, 21, 8, 0, tzinfo=UTC)
+    desk = build_desk(config)
+    assert desk.journal is not None
+    desk.record_to_journal = True  # as in the sending process of `mailbot run`
+    real, desk.mailer = desk.mailer, DyingMailer()
+    dovecot_server.append_many(imap_account.user, [(registration(n), start) for n in range(4)])
+    desk.poll_once()
+    # Killed mid-send, before the flush's closing fold: person0 accepted (in the journal alone), person1
+    # deferred, person2 and person3 claimed.
+    desk._fold_journal = lambda: None  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        desk.flush_outbox(leader=True)
+    del desk._fold_journal
+    assert [outbox_id for outbox_id, _ in desk.journal.entries()] == [first_reply_id(desk)]
+
+    desk.mailer = real
+    desk.record_to_journal = False
+    _, flush = desk.run_once()
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == ["person2@example.org", "person3@example.org"]
+    assert flush.sent == 2
+    with desk.db.transaction() as tx:
+        query = select(OutboxRow.recipient).where(OutboxRow.sent_at.is_(None)).order_by(OutboxRow.id)
+        assert [r.split("@")[0] for r in tx.session.scalars(query)] == ["person1"]
+    assert desk.journal.entries() == []
+    desk.db.dispose()
+
+
+def first_reply_id(desk: Desk) -> int:
+    """The outbox id of the first queued reply."""
+    with desk.db.transaction() as tx:
+        return int(tx.session.scalar(select(func.min(OutboxRow.id))) or 0)
