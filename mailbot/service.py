@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import string
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters.addresses import normalize_address
-from mailbot.adapters.db import Database, DuplicateMessageError, Tx
+from mailbot.adapters.db import BufferedWriteError, Database, DuplicateMessageError, Tx
 from mailbot.adapters.journal import SentJournal
 from mailbot.config import Config
 from mailbot.core import authentication, booking, bounce, chain, ics, replies
@@ -325,11 +326,41 @@ class Desk:
         """
         limit = self.config.bot.max_message_bytes
         bodies = mailbox.fetch_bodies([m.uid for m in batch if m.size <= limit])
-        to_flag: list[int] = []
-        counted: list[Outcome] = []
         hashes = {uid: content_hash(raw) for uid, raw in bodies.items() if raw}
         parsed = dict(_parse_all(bodies))
-        with self.db.transaction() as tx:
+        decide = functools.partial(
+            self._decide_batch, folder, uidvalidity, batch, bodies=bodies, hashes=hashes, parsed=parsed
+        )
+        try:
+            decided = decide(buffered=True)
+        except BufferedWriteError as exc:
+            # Another process recorded something first (a constraint failed when the batch's rows were
+            # written): the batch's transaction is void. Decide it again, each mail's rows written at once,
+            # so the mail concerned meets the constraint inside its own savepoint.
+            log.info("batch of %s mail(s) decided again mail by mail: %s", len(batch), exc)
+            decided = decide(buffered=False)
+        to_flag, counted, stopped = decided
+        report.stopped_early = report.stopped_early or stopped
+        for outcome in counted:  # only once the batch is committed
+            report.count(outcome)
+        return to_flag
+
+    def _decide_batch(
+        self,
+        folder: str,
+        uidvalidity: int,
+        batch: Sequence[MessageMeta],
+        *,
+        bodies: Mapping[int, bytes],
+        hashes: Mapping[int, str],
+        parsed: dict[int, InboundMessage | Exception],
+        buffered: bool,
+    ) -> tuple[list[int], list[Outcome], bool]:
+        """The batch's transaction: UIDs to flag, the outcomes, and whether a stop signal cut it short."""
+        to_flag: list[int] = []
+        counted: list[Outcome] = []
+        stopped = False
+        with self.db.transaction(buffered=buffered) as tx:
             for event_id in sorted(self.events):
                 tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
             known = tx.first_by_hash(list(hashes.values()))  # same mail seen before
@@ -337,9 +368,8 @@ class Desk:
             tx.prefetch(sorted(self.events), read.senders(), self.clock() - REPLY_LIMIT_WINDOW)
             for meta in batch:
                 if self.stop.is_set():
-                    report.stopped_early = True
+                    stopped = True
                     break
-                raw = bodies.pop(meta.uid, None)
                 arrival = Arrival(
                     folder,
                     uidvalidity,
@@ -348,7 +378,7 @@ class Desk:
                     meta.size,
                     hashes.get(meta.uid),
                 )
-                outcome = self._process_safely(tx, arrival, raw, read)
+                outcome = self._process_safely(tx, arrival, bodies.get(meta.uid), read)
                 if outcome is None:
                     continue
                 if arrival.content_hash is not None:
@@ -359,9 +389,7 @@ class Desk:
             # Progress counts as a successful poll: draining a long backlog is a working desk, and `health`
             # must not call it stale (it looks for LAST_POLL within 3 poll intervals).
             tx.set_state(LAST_POLL, self.clock().isoformat())
-        for outcome in counted:  # only once the batch is committed
-            report.count(outcome)
-        return to_flag
+        return to_flag, counted, stopped
 
     def _flag(
         self, mailbox: Mailbox, folder: str, uidvalidity: int, keywords_allowed: bool, uids: Sequence[int]
@@ -386,6 +414,8 @@ class Desk:
                 return self._process(tx, arrival, raw, parsed, read)
         except DuplicateMessageError:
             return None  # another process recorded it first
+        except BufferedWriteError:
+            raise  # the batch's transaction is void, not this message (see _process_batch)
         except Exception as exc:  # noqa: BLE001 (the loop must never die on one message: DESIGN 9)
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
             log.warning("uid %s quarantined: %s", arrival.uid, reason)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -37,8 +37,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    mapped_column,
+    sessionmaker,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from mailbot.adapters.journal import SentJournal
@@ -248,6 +256,7 @@ def _table(model: type[Base]) -> Table:
 
 # Statements of the hot path, built once (their compiled form is cached): one UPDATE per call, no ORM work.
 _LEDGER, _OUTBOX, _REGISTRATIONS = _table(LedgerRow), _table(OutboxRow), _table(RegistrationRow)
+_AUDIT = _table(AuditRow)
 _SET_OUTCOME = (
     update(_LEDGER)
     .where(_LEDGER.c.id == bindparam("b_id"))
@@ -276,6 +285,123 @@ def _mark_sent(connection: Connection, replies: Sequence[tuple[int, datetime]]) 
     connection.execute(_MARK_REPLIED, params)
 
 
+class BufferedWriteError(Exception):
+    """A batch's held-back inserts failed to write (a constraint another process beat us to): the whole
+    transaction is void; decide the batch again without the buffer, mail by mail."""
+
+
+@dataclass
+class _Savepoint:
+    """A savepoint of a buffered transaction: where the buffer stood, and the real SAVEPOINT once needed."""
+
+    marks: dict[Table, int]
+    nested: SessionTransaction | None = None
+
+
+class _Buffer:
+    """The inserts of a batch transaction, held back and written with one executemany per table.
+
+    The ids are reserved up front (SQLite: the transaction holds the write lock from BEGIN IMMEDIATE, so
+    max(id) + 1 onwards is ours; PostgreSQL: nextval of the table's sequence), so callers get them at once.
+    Rows are written, in foreign-key order, before anything reads or writes the database through the
+    session (see `Database.__init__`) and at commit. A savepoint costs no SAVEPOINT statement until a write
+    inside it reaches the database; rolled back, it drops its rows from the buffer.
+    """
+
+    ORDER: Final = (_LEDGER, _REGISTRATIONS, _AUDIT, _OUTBOX)  # parents before children
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.rows: dict[Table, list[dict[str, Any]]] = {table: [] for table in self.ORDER}
+        self.written = dict.fromkeys(self.ORDER, 0)
+        self.open: list[_Savepoint] = []
+        self._ids: dict[Table, list[int]] = {}
+        self._ledger: dict[int, dict[str, Any]] = {}  # unwritten ledger rows by id (set_ledger_outcome)
+        self._writing = False
+
+    def add(self, table: Table, values: dict[str, Any]) -> int:
+        """Hold one row back; returns its id."""
+        ids = self._ids.get(table)
+        if not ids:
+            ids = self._ids[table] = self._reserve(table)
+        values["id"] = row_id = ids.pop()
+        self.rows[table].append(values)
+        if table is _LEDGER:
+            self._ledger[row_id] = values
+        return row_id
+
+    def _reserve(self, table: Table) -> list[int]:
+        """Free ids for the table, the next one last."""
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            found = connection.execute(
+                text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, 100)"),
+                {"t": table.name},
+            )
+            return sorted((int(n) for (n,) in found), reverse=True)
+        top = int(connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
+        highest = max([top, *(r["id"] for r in self.rows[table])])
+        return list(range(highest + 100, highest, -1))
+
+    def unwritten_ledger_row(self, ledger_id: int) -> dict[str, Any] | None:
+        """The ledger row's values while it still waits in the buffer."""
+        return self._ledger.get(ledger_id)
+
+    def flush(self, *, writing: bool) -> None:
+        """Write what waits, before the session reads (`writing` False) or writes."""
+        if self._writing:
+            return
+        self._writing = True
+        try:
+            for savepoint in self.open:
+                if savepoint.nested is None:
+                    self._write(savepoint.marks)
+                    beyond = any(len(self.rows[t]) > savepoint.marks[t] for t in self.ORDER)
+                    if not writing and not beyond:
+                        return  # a read, and nothing of the savepoint's own to show it: no SAVEPOINT needed
+                    savepoint.nested = self.session.begin_nested()
+            self._write(None)
+        finally:
+            self._writing = False
+
+    def _write(self, marks: dict[Table, int] | None) -> None:
+        for table in self.ORDER:
+            rows = self.rows[table]
+            start, end = self.written[table], len(rows) if marks is None else marks[table]
+            if end <= start:
+                continue
+            try:
+                self.session.connection().execute(insert(table), rows[start:end])
+            except DBAPIError as exc:
+                raise BufferedWriteError(f"{table.name}: {type(exc.orig).__name__}") from exc
+            self.written[table] = end
+            if table is _LEDGER:
+                for row in rows[start:end]:
+                    self._ledger.pop(row["id"], None)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """See the class docstring; on an exception the rows added inside are gone."""
+        self.session.flush()  # ORM changes made before it are not its own
+        savepoint = _Savepoint({t: len(self.rows[t]) for t in self.ORDER})
+        self.open.append(savepoint)
+        try:
+            yield
+        except BaseException:
+            self.open.pop()
+            if savepoint.nested is not None:
+                savepoint.nested.rollback()
+            for table, mark in savepoint.marks.items():
+                for row in self.rows[table][mark:]:
+                    self._ledger.pop(row["id"], None)
+                del self.rows[table][mark:]
+                self.written[table] = min(self.written[table], mark)
+            raise
+        self.open.pop()
+        if savepoint.nested is not None:
+            savepoint.nested.commit()
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL, with SQLite made safe for concurrent use."""
     if url.startswith("sqlite"):
@@ -293,6 +419,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # A buffered transaction writes its held-back rows before the session touches the database.
+        event.listen(self._sessions, "do_orm_execute", _flush_before_statement)
+        event.listen(self._sessions, "before_flush", _flush_before_unit_of_work)
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (safe with two processes starting at once)."""
@@ -301,10 +430,16 @@ class Database:
         migrate.upgrade(self.engine)
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """One unit of work: committed on success, rolled back on any exception."""
+    def transaction(self, *, buffered: bool = False) -> Iterator[Tx]:
+        """One unit of work: committed on success, rolled back on any exception.
+
+        `buffered`: inserts are held back and written together (a batch of mails; see `_Buffer`).
+        """
         with self._sessions() as session, session.begin():
-            yield Tx(session)
+            tx = Tx(session, buffered=buffered)
+            session.info["tx"] = tx
+            yield tx
+            tx.flush()
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """The server accepted the reply: never send it again; note the first reply time.
@@ -368,6 +503,25 @@ class Database:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _flush_before_statement(state: ORMExecuteState) -> None:
+    session = state.session
+    tx = session.info.get("tx")
+    if tx is None or tx.buffer is None:
+        return
+    if session.new or session.dirty or session.deleted:
+        # ORM changes first, through the unit of work: its before_flush opens the savepoint's SAVEPOINT
+        # before they are written (a SAVEPOINT opened from here would flush them ahead of itself).
+        session.flush()
+    else:
+        tx.buffer.flush(writing=not state.is_select)
+
+
+def _flush_before_unit_of_work(session: Session, *_: object) -> None:
+    tx = session.info.get("tx")
+    if tx is not None and tx.buffer is not None:
+        tx.buffer.flush(writing=True)
+
+
 class DuplicateMessageError(Exception):
     """The ledger already holds this message (another process was faster): nothing to do."""
 
@@ -375,8 +529,9 @@ class DuplicateMessageError(Exception):
 class Tx:
     """The operations of one transaction, in domain words."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, buffered: bool = False) -> None:
         self.session = session
+        self.buffer = _Buffer(session) if buffered else None
         # Read-through caches for a batch of messages in one transaction; kept exact by this class's own
         # writes and dropped when a savepoint rolls back (see `savepoint`).
         self._counts: dict[str, EventCounts] = {}
@@ -388,7 +543,7 @@ class Tx:
     def savepoint(self) -> Iterator[None]:
         """A SAVEPOINT: on an exception only the work inside it is undone, the transaction goes on."""
         try:
-            with self.session.begin_nested():
+            with self.buffer.savepoint() if self.buffer else self.session.begin_nested():
                 yield
         except BaseException:
             self._counts.clear()
@@ -572,9 +727,16 @@ class Tx:
         )
         return registration_id
 
+    def flush(self) -> None:
+        """Write the held-back inserts of a buffered transaction now."""
+        if self.buffer is not None:
+            self.buffer.flush(writing=True)
+
     def _insert(self, model: type[Base], **values: Any) -> int:
         """A plain INSERT (no unit of work: a hot path of every registration); returns the new id."""
         self.session.flush()  # ORM changes first, in their order
+        if self.buffer is not None:
+            return self.buffer.add(_table(model), values)
         result = self.session.connection().execute(insert(_table(model)), values)  # one compiled form, cached
         key = result.inserted_primary_key
         assert key is not None
@@ -812,6 +974,11 @@ class Tx:
 
     def set_ledger_outcome(self, ledger_id: int, outcome: str, reason: str) -> None:
         """Update the verdict of a ledger row written earlier in this transaction."""
+        waiting = self.buffer.unwritten_ledger_row(ledger_id) if self.buffer else None
+        if waiting is not None:
+            waiting.update(outcome=outcome, reason=reason)
+            return
+        self.flush()
         self.session.connection().execute(
             _SET_OUTCOME, {"b_id": ledger_id, "b_outcome": outcome, "b_reason": reason}
         )
@@ -982,6 +1149,7 @@ class Tx:
         """Record replies the server accepted (outbox id, when), e.g. from the sent journal."""
         if replies:
             self.session.flush()
+            self.flush()
             _mark_sent(self.session.connection(), replies)
 
     def release(self, outbox_ids: Sequence[int], now: datetime) -> None:

@@ -121,7 +121,8 @@ def test_a_dead_sending_process_is_restarted_and_one_killed_mid_pass_fails_the_p
         assert sender.finish(leader=True).sent == 2
         (child,) = senders_of(os.getpid())
         os.kill(child, signal.SIGKILL)
-        assert wait_until(lambda: not alive(child) or child not in senders_of(os.getpid()), 5)
+        assert wait_until(lambda: not alive(child), 5)
+        assert wait_until(lambda: os.waitid(os.P_PID, child, os.WEXITED | os.WNOWAIT | os.WNOHANG), 5)
         assert sender.finish(leader=True).sent == 0  # a new child answered
         (again,) = senders_of(os.getpid())
         assert again != child
