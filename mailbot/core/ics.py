@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
@@ -42,6 +43,9 @@ def _fold(line: str) -> bytes:
 
     A continuation line starts with one space, which unfolding removes together with the CRLF before it.
     """
+    whole = line.encode("utf-8", errors="replace")
+    if len(whole) <= _MAX_LINE_OCTETS:
+        return whole + b"\r\n"
     lines: list[bytes] = []
     current = bytearray()
     for ch in line:
@@ -54,6 +58,7 @@ def _fold(line: str) -> bytes:
     return b"".join(part + b"\r\n" for part in lines)
 
 
+@functools.lru_cache(maxsize=16)
 def _organizer(organizer: str) -> str:
     """ORGANIZER as a mailto: URI, with CN when the address has a display name (RFC 5545 §3.8.4.3)."""
     name, address = parseaddr(organizer)

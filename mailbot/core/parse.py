@@ -56,7 +56,7 @@ def decode_header_value(raw: str) -> str:
 
 def _clean(text: str) -> str:
     """Unfold a header value: collapse CR/LF and runs of whitespace into one space."""
-    return re.sub(r"\s+", " ", text).strip()
+    return " ".join(text.split())  # str.split() splits on exactly what re's \s matches
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:

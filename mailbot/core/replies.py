@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Mapping
@@ -76,6 +77,7 @@ def reply_subject(original: str, fallback: str) -> str:
     return f"Re: {subject}"
 
 
+@functools.lru_cache(maxsize=64)
 def format_when(event: Event, tz: tzinfo, language: str) -> str:
     """The event's date and time in the desk's time zone, written out for people."""
     start = event.starts_at.astimezone(tz)
@@ -128,6 +130,9 @@ def access_block(event: Event, language: str, *, include: bool) -> str:
     return f"{heading}\n\n{event.access_info.strip()}\n"
 
 
+_GAPS = re.compile(r"\n{3,}")
+
+
 def render_body(
     event: Event,
     decision: Decision,
@@ -152,7 +157,13 @@ def render_body(
         location=event.location,
         opens=format_moment(event.opens_at, settings.timezone, settings.language) if event.opens_at else "",
     )
-    return re.sub(r"\n{3,}", "\n\n", text)  # an empty $access_block leaves no gap
+    return _GAPS.sub("\n\n", text)  # an empty $access_block leaves no gap
+
+
+@functools.lru_cache(maxsize=16)
+def _mailbox(sender: str) -> tuple[str, str]:
+    """The configured sender as (display name, address)."""
+    return parseaddr(sender)
 
 
 def build_reply(
@@ -178,7 +189,7 @@ def build_reply(
     """
     address = _one_line(recipient.address)
     headers: list[tuple[str, Value]] = [
-        ("From", parseaddr(settings.sender)),
+        ("From", _mailbox(settings.sender)),
         ("To", (_one_line(recipient.name), address)),
         (
             "Subject",
@@ -208,7 +219,7 @@ def build_alert(
 ) -> Mail:
     """A notice to an admin: marked auto-generated (RFC 3834 §5) and X-Mailbot-Status: alert."""
     headers: list[tuple[str, Value]] = [
-        ("From", parseaddr(settings.sender)),
+        ("From", _mailbox(settings.sender)),
         ("To", ("", _one_line(to))),
         ("Subject", _one_line(subject)),
         ("Date", format_datetime(now)),
