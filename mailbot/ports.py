@@ -17,9 +17,10 @@ class MailboxInfo:
     keywords_allowed: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MessageMeta:
-    """A message's UID with the server's INTERNALDATE (aware) and its size in bytes."""
+    """A message's UID with the server's INTERNALDATE (aware) and its size in bytes (one per mail of the
+    folder is held for a whole pass: slots keep 50,000 of them small)."""
 
     uid: int
     internaldate: datetime

@@ -30,7 +30,7 @@ def decode_header_value(raw: str) -> str:
     Raw 8-bit bytes in a header (not allowed, but common) arrive surrogate-escaped: they are decoded as
     UTF-8 when valid, else windows-1252.
     """
-    if _SURROGATE.search(raw):
+    if not raw.isascii() and _SURROGATE.search(raw):
         raw = decode_bytes(raw.encode("ascii", "surrogateescape"), None)
     if "=?" not in raw:
         return _clean(raw)  # no encoded-word: what decode_header would give back, without its cost

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
 
-from mailbot.adapters.db import Base, Database
+from mailbot.adapters import migrate
+from mailbot.adapters.db import SCHEMA_REVISION, Base, Database
 
 
 def test_migrated_schema_matches_the_models(db_url: str) -> None:
@@ -17,3 +22,33 @@ def test_migrated_schema_matches_the_models(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     db.dispose()
     assert diff == []
+
+
+def test_schema_revision_is_the_newest_migration() -> None:
+    """SCHEMA_REVISION (which lets a current schema skip Alembic) names the head of the migration scripts."""
+    script = ScriptDirectory.from_config(migrate.alembic_config(Database("sqlite://").engine))
+    assert script.get_heads() == [SCHEMA_REVISION]
+
+
+def test_a_schema_behind_is_upgraded_and_a_current_one_left_alone(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """migrate() brings an older schema to the newest revision; at the newest it does not run Alembic."""
+    db = Database(db_url)
+    db.migrate()
+    with db.engine.connect() as conn:
+        cfg = migrate.alembic_config(db.engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+        conn.commit()
+    assert db._schema_revision() == "0003"
+    db.migrate()
+    assert db._schema_revision() == SCHEMA_REVISION
+    with db.engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("ledger")}
+    assert "content_hash" in columns
+    calls: list[object] = []
+    monkeypatch.setattr(migrate, "upgrade", calls.append)
+    db.migrate()
+    assert calls == []
+    db.dispose()
