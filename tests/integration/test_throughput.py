@@ -11,13 +11,16 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mailbot import service
+from mailbot.adapters.db import Database, OutboxRow
 from mailbot.adapters.embedded import SmtpSink, free_port
 from mailbot.adapters.smtp import SmtpMailer
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import parse_config
 from mailbot.core import replies
+from mailbot.core.model import Status
 from mailbot.ports import DeliveryResult, Mailbox, OutgoingMail
 from tests.conftest import config_data
+from tests.core.test_replies import EVENT
 from tests.integration.test_desk import invoke, read_csv
 from tests.integration.test_robustness import registration
 from tests.proxy import Proxy
@@ -226,3 +229,49 @@ def test_a_slow_smtp_server_gets_batches_that_fit_in_the_lease(
     assert sizes[0] == service.FIRST_SEND_BATCH
     assert len(sizes) > 1
     assert all(1 <= size <= 10 for size in sizes[1:]), sizes
+
+
+def test_recording_an_accepted_reply_marks_it_once_and_notes_the_first_reply_time(db_url: str) -> None:
+    """Database.mark_sent (one statement on PostgreSQL): sent_at, one attempt, the registration's first
+    reply time; recording the same reply again changes nothing."""
+    db = Database(db_url)
+    db.migrate()
+    first, later = datetime(2026, 10, 1, 9, 0, tzinfo=UTC), datetime(2026, 10, 1, 9, 5, tzinfo=UTC)
+    with db.transaction() as tx:
+        tx.sync_events([EVENT])
+        registration_id = tx.add_registration(
+            event_id=EVENT.id,
+            position=1,
+            status=Status.CONFIRMED,
+            name="Anna",
+            email="anna@example.org",
+            email_normalized="anna@example.org",
+            channel="email",
+            received_at=first,
+            ledger_id=None,
+            message_id=None,
+            now=first,
+            actor="test",
+        )
+        outbox_id = tx.add_outbox(
+            event_id=EVENT.id,
+            registration_id=registration_id,
+            ledger_id=None,
+            kind="confirmed",
+            envelope_from="desk@example.org",
+            recipient="anna@example.org",
+            recipient_normalized="anna@example.org",
+            message_id="<r1@example.org>",
+            data=b"Subject: x\r\n\r\nx\r\n",
+            now=first,
+        )
+    db.mark_sent(outbox_id, first)
+    db.mark_sent(outbox_id, later)
+    with db.transaction() as tx:
+        reply = tx.session.get(OutboxRow, outbox_id)
+        registration = tx.registration(registration_id)
+        assert reply is not None
+        assert registration is not None
+        assert (reply.sent_at, reply.attempts) == (first, 1)
+        assert registration.replied_at == first
+    db.dispose()
