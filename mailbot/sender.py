@@ -7,9 +7,13 @@ part of the pass, under the pass's leader lock, and the watchdog sees every SMTP
 it. The child dies with its parent (Linux PR_SET_PDEATHSIG), so a killed bot leaves at most the reply in
 flight on each connection unrecorded, as before.
 
-Protocol over a pipe, parent to child: ("flush", leader) sends what is due now; ("finish", leader) sends what
-is due, then answers with the pass's FlushReport (as a dict) and starts the next pass's count; ("stop",)
-ends sending after the batch in hand. Child to parent: one answer per "finish".
+With SQLite it records each accepted reply in the sent journal first (mailbot/adapters/journal.py): the pass
+holds SQLite's one write lock most of the time in a rush.
+
+Protocol over a socket pair (multiprocessing.connection framing), parent to child: ("flush", leader) sends
+what is due now; ("finish", leader) sends what is due, then answers with the pass's FlushReport (as a dict)
+and starts the next pass's count; ("stop",) ends sending after the batch in hand. Child to parent: one
+answer per "finish".
 """
 
 from __future__ import annotations
@@ -82,15 +86,17 @@ class SenderProcess:
         self._send(("flush", leader))
 
     def finish(self, leader: bool) -> FlushReport:
-        """Send what is due, wait until it is sent, and return what the pass's sending did."""
+        """Send what is due, wait until it is sent, and return what the pass's sending did.
+
+        After a stop signal nothing more is sent but the batch in hand (as in the pass's own thread).
+        """
+        self._forward_stop()
         self._send(("finish", leader))
         conn = self._conn
         assert conn is not None
         try:
             while not conn.poll(_ANSWER_POLL):
-                if self.stop.is_set() and not self._stop_sent:
-                    self._send(("stop",))
-                    self._stop_sent = True
+                self._forward_stop()
                 if self._process is not None and self._process.poll() is not None:
                     conn.close()  # the answer will never come: recv raises
             answer: dict[str, Any] = conn.recv()
@@ -101,6 +107,11 @@ class SenderProcess:
         if crash:
             raise SenderError(f"sending failed: {crash}")
         return FlushReport(**answer)
+
+    def _forward_stop(self) -> None:
+        if self.stop.is_set() and not self._stop_sent:
+            self._send(("stop",))
+            self._stop_sent = True
 
     def _send(self, message: tuple[object, ...]) -> None:
         if self._process is None or self._process.poll() is not None:

@@ -214,12 +214,14 @@ class Desk:
             return self._poll_and_send(leader=True)
 
     def _poll_and_send(self, *, leader: bool) -> tuple[PassReport, FlushReport]:
-        """Poll, sending the replies of each committed batch before reading the next one.
+        """Poll, sending the replies of each batch as soon as it is committed.
 
-        In a rush the first citizens have their answer within seconds, not after the whole mailbox. (A
-        sender thread beside the pass was measured slower: it contends with the pass for the GIL and, on
-        SQLite, for the write lock.) SMTP trouble or the hourly limit stops sending for the rest of the pass;
-        the bookings go on, and the next pass sends what waits.
+        In a rush the first citizens have their answer within seconds, not after the whole mailbox. With a
+        `background` sender (`mailbot run`: another process, another core) the pass reads on while the batch's
+        replies go out, and ends once they are out; else it sends them itself before it reads the next batch.
+        (A sender *thread* was measured slower: it contends with the pass for the GIL.) SMTP trouble or the
+        hourly limit stops sending for the rest of the pass; the bookings go on, and the next pass sends
+        what waits.
         """
         background = self.background
         if background is not None:

@@ -13,6 +13,10 @@ from mailbot.adapters.oauth import refused, xoauth2_string
 from mailbot.errors import MailbotError, TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, OutgoingMail
 
+# A further connection only for every this many mails: a few replies go out over one connection, in the order
+# they were queued, and no TLS handshake and login is spent on a connection with one or two mails to send.
+MAILS_PER_CONNECTION = 10
+
 
 class SmtpMailer:
     """Sends replies; the connection is opened per batch and kept for all its mails.
@@ -47,7 +51,8 @@ class SmtpMailer:
     async def _send_all(
         self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None]
     ) -> None:
-        """Up to `connections` connections take the next mail as each becomes free.
+        """Up to `connections` connections (one per MAILS_PER_CONNECTION mails) take the next mail as each
+        becomes free.
 
         A connection that fails leaves its remaining mails to the others; connection trouble is raised
         only when some mail was not answered (those are retried later by the caller).
@@ -60,7 +65,7 @@ class SmtpMailer:
             answered += 1
             report(result)
 
-        lanes = max(1, min(self.connections, len(mails)))
+        lanes = max(1, min(self.connections, -(-len(mails) // MAILS_PER_CONNECTION)))
         outcomes = await asyncio.gather(
             *(self._lane(queue, counted) for _ in range(lanes)), return_exceptions=True
         )

@@ -133,6 +133,20 @@ def test_several_smtp_connections_send_each_mail_once(smtp_sink: SmtpSink) -> No
     )
 
 
+@pytest.mark.parametrize(("count", "connections"), [(9, 1), (10, 1), (11, 2), (25, 3), (200, 4)])
+def test_a_further_connection_opens_for_every_ten_mails(
+    smtp_sink: SmtpSink, count: int, connections: int
+) -> None:
+    """`connections` = 4: one connection per ten mails, at most four; a few mails go out in queue order."""
+    results: list[DeliveryResult] = []
+    with Proxy(smtp_sink.host, smtp_sink.port) as proxy:
+        _mailer(proxy, connections=4).send_all(_mails(count), results.append)
+        assert proxy.accepted == connections
+    assert sorted(r.outbox_id for r in results) == list(range(count))
+    if connections == 1:
+        assert [m.rcpt_tos[0] for m in smtp_sink.messages] == [f"person{n}@example.org" for n in range(count)]
+
+
 def test_one_connection_is_used_for_a_single_mail(smtp_sink: SmtpSink) -> None:
     """Connections are not opened for nothing: one mail, one connection, whatever `connections` says."""
     results: list[DeliveryResult] = []
