@@ -117,6 +117,9 @@ class ImapMailbox:
                 when = data[b"INTERNALDATE"]
                 if when.tzinfo is None:  # servers always send a zone; stay safe anyway
                     when = when.replace(tzinfo=UTC)
+                # The same instant in UTC: imapclient gives every date a time-zone object of its own
+                # (~400 bytes a mail, held for the whole pass: 20 MB with 50,000 mails in the folder).
+                when = when.astimezone(UTC)
                 metas.append(
                     MessageMeta(uid=int(uid), internaldate=when, size=int(data.get(b"RFC822.SIZE", 0)))
                 )
