@@ -155,3 +155,27 @@ def test_run_replaces_a_killed_sending_process_and_answers_on(
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_after_a_stop_signal_the_sending_process_sends_nothing_more(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """A stop signal before the pass's last flush: the child answers at once and sends nothing (the replies
+    wait in the outbox for the next run), as the pass's own thread would."""
+    path = write(tmp_path, imap_account, smtp_sink, f"sqlite:///{tmp_path / 'm.db'}")
+    config = load_config(path, {})
+    desk = build_desk(config)
+    stop = threading.Event()
+    sender = SenderProcess(config, verbose=False, stop=stop).start()
+    try:
+        assert sender.finish(leader=True).sent == 0  # nothing due yet: the child is up and waiting
+        dovecot_server.append_many(imap_account.user, [(registration(n), START) for n in range(2)])
+        desk.poll_once()
+        stop.set()
+        assert sender.finish(leader=True).sent == 0
+    finally:
+        sender.close()
+    assert smtp_sink.messages == []
+    with desk.db.transaction() as tx:
+        assert tx.pending_replies() == 2
+    desk.db.dispose()
