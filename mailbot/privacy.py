@@ -191,7 +191,8 @@ class _Eraser:
             self.registrations += 1
             if not self.dry_run:
                 self.tx.audit(
-                    row,
+                    row.event_id,
+                    row.id,
                     actor=self.actor,
                     action="erased",
                     old=row.status,

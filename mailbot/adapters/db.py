@@ -746,7 +746,7 @@ class Tx:
         )
         self._count_change(event_id, None, status.value, position)
         self._unregistered.discard((event_id, email_normalized or ""))
-        self._audit(
+        self.audit(
             event_id,
             registration_id,
             actor=actor,
@@ -784,26 +784,10 @@ class Tx:
         row.status = Status.CANCELLED.value
         row.cancelled_at = now
         self._count_change(row.event_id, old, row.status)
-        self.audit(row, actor=actor, action="cancelled", old=old, new=row.status, now=now)
+        self.audit(row.event_id, row.id, actor=actor, action="cancelled", old=old, new=row.status, now=now)
         return row.id
 
     def audit(
-        self,
-        row: RegistrationRow,
-        *,
-        actor: str,
-        action: str,
-        old: str | None,
-        new: str | None,
-        now: datetime,
-        detail: str = "",
-    ) -> None:
-        """Write one audit entry for a registration."""
-        self._audit(
-            row.event_id, row.id, actor=actor, action=action, old=old, new=new, now=now, detail=detail
-        )
-
-    def _audit(
         self,
         event_id: str,
         registration_id: int,
@@ -815,6 +799,7 @@ class Tx:
         now: datetime,
         detail: str = "",
     ) -> None:
+        """Write one audit entry for a registration."""
         self._insert(
             AuditRow,
             at=now,
@@ -927,7 +912,8 @@ class Tx:
         row.status = Status.CONFIRMED.value
         row.promoted_at = now
         self.audit(
-            row,
+            row.event_id,
+            row.id,
             actor="system",
             action="promoted",
             old=Status.WAITLISTED.value,
