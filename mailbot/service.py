@@ -1017,11 +1017,11 @@ class Desk:
         no sending process of a pass is alive (`orphaned`): a fold clears the file, and a line appended
         between another process's read and its clear would be lost.
         """
-        wanted = self.journal is not None and (orphaned or self.record_to_journal)
-        entries = self.journal.entries() if wanted and self.journal is not None else []
+        journal = self.journal if orphaned or self.record_to_journal else None
+        entries = journal.entries() if journal is not None else []
         yield entries
-        if entries and self.journal is not None:
-            self.journal.clear()
+        if entries and journal is not None:
+            journal.clear()
 
     def _flush_batches(
         self, report: FlushReport, *, on_sent: Callable[[], None] | None, pace: float, leader: bool
