@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from email.message import EmailMessage
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +27,7 @@ from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from mailbot.adapters.db import LedgerRow  # noqa: E402
-from mailbot.adapters.embedded import SmtpSink  # noqa: E402
+from mailbot.adapters.embedded import ReceivedMail, SmtpSink  # noqa: E402
 from mailbot.corpus import build_corpus  # noqa: E402
 from tests.conftest import config_data, toml_text  # noqa: E402
 from tests.servers import Dovecot, ImapAccount, Postgres  # noqa: E402
@@ -47,22 +46,21 @@ def raw_fetch(dovecot: Dovecot, account: ImapAccount) -> float:
     return elapsed
 
 
-def raw_send(sink: SmtpSink, count: int) -> float:
-    """Seconds to send `count` small replies over one persistent aiosmtplib connection."""
-    msg = EmailMessage()
-    msg["From"] = "desk@example.org"
-    msg["To"] = "anna@example.org"
-    msg["Subject"] = "Re: Digitalisierung 08.10."
-    msg.set_content("Ihre Teilnahme ist bestätigt.\n" * 20)
-    data = msg.as_bytes()
+def raw_send(sink: SmtpSink, replies: list[ReceivedMail]) -> float:
+    """Seconds to send the bot's replies again, one after another over one persistent aiosmtplib connection.
+
+    The same messages (size, lines, envelope) as the bot sent: the server's work per reply is the same on both
+    sides of the ratio.
+    """
 
     async def send() -> None:
         smtp = aiosmtplib.SMTP(hostname=sink.host, port=sink.port)
         await smtp.connect()
-        for _ in range(count):
-            await smtp.sendmail("desk@example.org", ["anna@example.org"], data)
+        for reply in replies:
+            await smtp.sendmail(reply.mail_from, list(reply.rcpt_tos), reply.data)
         await smtp.quit()
 
+    sink.clear()
     started = time.perf_counter()
     asyncio.run(send())
     return time.perf_counter() - started
@@ -168,7 +166,7 @@ def main() -> None:
             config.write_text(toml_text(data))
             committed, sent, peak_kb = run_bot(config, url, sink, n)
             fetch = raw_fetch(dovecot, account)
-            smtp = raw_send(sink, n)
+            smtp = raw_send(sink, sink.messages)
         finally:
             if pg:
                 pg.stop()

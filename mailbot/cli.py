@@ -86,25 +86,29 @@ def run(ctx: click.Context, once: bool) -> None:
 
     Runs until SIGTERM/SIGINT, finishing the message in hand.
     """
-    from mailbot.bootstrap import build_desk  # noqa: PLC0415 (keep `--help` fast)
-    from mailbot.watchdog import Watchdog  # noqa: PLC0415
-
     config = _config(ctx)
     stop = threading.Event()
-
-    def build() -> None:
-        ctx.obj["desk"] = build_desk(config, stop=stop)
-
-    _guard(build)
-    desk = ctx.obj["desk"]
-    watchdog = Watchdog(desk)
     sender = None
-    if config.smtp.sender_process and not desk.db.in_memory:  # started in the main thread: dies with it
+    if config.smtp.sender_process:
+        # Started first, in the main thread (it dies with it): the child imports its modules on the other
+        # core while this process imports its own and opens the database.
         from mailbot.sender import SenderProcess  # noqa: PLC0415
 
-        sender = desk.background = SenderProcess(config, verbose=ctx.obj["verbose"], stop=stop).start()
+        sender = SenderProcess(config, verbose=ctx.obj["verbose"], stop=stop).start()
     try:
-        _run(config, watchdog, stop, once=once)
+        from mailbot.bootstrap import build_desk  # noqa: PLC0415 (keep `--help` fast)
+        from mailbot.watchdog import Watchdog  # noqa: PLC0415
+
+        def build() -> None:
+            ctx.obj["desk"] = build_desk(config, stop=stop)
+
+        _guard(build)
+        desk = ctx.obj["desk"]
+        if sender is not None and desk.db.in_memory:  # no other process can see this database
+            sender.close()
+            sender = None
+        desk.background = sender
+        _run(config, Watchdog(desk), stop, once=once)
     finally:
         if sender is not None:
             sender.close()

@@ -30,11 +30,13 @@ import threading
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailbot.config import Config
 from mailbot.errors import MailbotError
-from mailbot.service import FlushReport
+
+if TYPE_CHECKING:
+    from mailbot.service import FlushReport
 
 log = logging.getLogger("mailbot")
 
@@ -106,6 +108,8 @@ class SenderProcess:
         crash = answer.pop("crash", "")
         if crash:
             raise SenderError(f"sending failed: {crash}")
+        from mailbot.service import FlushReport  # noqa: PLC0415 (the parent starts us before it imports it)
+
         return FlushReport(**answer)
 
     def _forward_stop(self) -> None:
@@ -163,6 +167,7 @@ def _serve(config: Config, verbose: bool, conn: Connection) -> None:
     from mailbot.adapters.db import Database  # noqa: PLC0415 (the child's own composition root)
     from mailbot.bootstrap import build_desk  # noqa: PLC0415
     from mailbot.cli import configure_logging  # noqa: PLC0415
+    from mailbot.service import FlushReport  # noqa: PLC0415
 
     configure_logging(verbose)
     stop = threading.Event()

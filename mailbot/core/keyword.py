@@ -24,16 +24,17 @@ _SEPARATOR = r"[\s\"'„“”‚‘’«»:,\-‐‑‒–—]*"
 _UMLAUTS = {"ä": "(?:ä|ae)", "ö": "(?:ö|oe)", "ü": "(?:ü|ue)", "ß": "(?:ß|ss)"}
 _DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 
-# Lines where quoted text starts: everything after them is someone else's words.
-_QUOTE_HEADERS = (
-    re.compile(r"^\s*am\s.+\s(schrieb|geschrieben)\b.*:\s*$", re.IGNORECASE),
-    re.compile(r"^\s*on\s.+\swrote:\s*$", re.IGNORECASE),
-    re.compile(
-        r"^\s*-{2,}\s*(ursprüngliche nachricht|original message|weitergeleitete nachricht|"
-        r"forwarded message)\s*-{2,}",
-        re.IGNORECASE,
-    ),
-    re.compile(r"^\s*(von|from):\s.+@", re.IGNORECASE),
+# Lines where quoted text starts: everything after them is someone else's words. One pattern with the kinds
+# as alternatives: each line is matched once.
+_QUOTE_HEADER = re.compile(
+    r"^\s*(?:"
+    r"am\s.+\s(?:schrieb|geschrieben)\b.*:\s*$"
+    r"|on\s.+\swrote:\s*$"
+    r"|-{2,}\s*(?:ursprüngliche nachricht|original message|weitergeleitete nachricht|"
+    r"forwarded message)\s*-{2,}"
+    r"|(?:von|from):\s.+@"
+    r")",
+    re.IGNORECASE,
 )
 
 
@@ -77,7 +78,7 @@ def own_text(text: str) -> str:
     kept: list[str] = []
     lines = text.splitlines()
     for index, line in enumerate(lines):
-        if any(p.match(line) for p in _QUOTE_HEADERS) or _header_block_starts(lines, index):
+        if _QUOTE_HEADER.match(line) or _header_block_starts(lines, index):
             break
         if line.lstrip().startswith(">"):
             continue

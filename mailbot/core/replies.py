@@ -115,7 +115,9 @@ def _one_line(text: str) -> str:
     literal ``=?utf-8?q?Evil=0D=0ABcc:...?=`` (a doubly encoded name or subject) would come back as CR/LF
     and be written out as a header of its own (CPython gh-121650).
     """
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).replace("=?", "= ?").split())
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(text.replace("=?", "= ?").split())
 
 
 def access_block(event: Event, language: str, *, include: bool) -> str:
