@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+from email.header import Header
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mailbot.core.mime import Attachment, Mail
+from mailbot.core.mime import Attachment, Mail, encode_words
 from mailbot.core.parse import decode_header_value
 
 
@@ -102,3 +105,15 @@ def test_header_lookup_gives_the_values_as_set() -> None:
     assert message["subject"] == "Anmeldung – bestätigt"
     assert message["To"] == "Hans Müller <hans@example.org>"
     assert message["Cc"] is None
+
+
+@settings(max_examples=300)
+@given(value=st.text(alphabet=st.sampled_from('aZ09 äöüßÄ–„“é😀=?_-!*+/"()<>,;:@.'), min_size=1, max_size=60))
+def test_a_short_value_is_encoded_as_the_email_package_would(value: str) -> None:
+    """A non-ASCII value that fits one line is written as Header writes it (one word, Q or B, the shorter)."""
+    ours = encode_words(value, "Subject")
+    theirs = Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    if value.isascii() or "\r\n" in theirs or len("Subject: ") + len(theirs) > 78:
+        return  # folded by the email package: written by it too
+    assert ours == theirs
+    assert decode_header_value(ours) == " ".join(value.split())
