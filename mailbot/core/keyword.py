@@ -13,6 +13,7 @@ The rule, for every configured keyword (nothing is specific to one event):
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -73,6 +74,7 @@ def compile_keyword(keyword: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + pattern)
 
 
+@functools.lru_cache(maxsize=16)  # the rules, the keyword and the intent all read one mail's own words
 def own_text(text: str) -> str:
     """The sender's own words: quoted lines ('>') and everything after a quote header removed."""
     kept: list[str] = []
@@ -98,6 +100,7 @@ def _header_block_starts(lines: list[str], index: int) -> bool:
     return bool(following) and bool(_QUOTED_NEXT.match(following[0]))
 
 
+@functools.lru_cache(maxsize=16)
 def first_lines(text: str, count: int = BODY_LINES) -> str:
     """The first `count` non-empty lines of the sender's own text, joined by newlines."""
     lines = [line for line in own_text(text).splitlines() if line.strip()]
