@@ -47,6 +47,7 @@ from sqlalchemy.orm import (
     mapped_column,
     sessionmaker,
 )
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 
 from mailbot.adapters.journal import SentJournal
@@ -1158,8 +1159,16 @@ class Tx:
                 .with_for_update(skip_locked=True)
             )
         )
-        for row in rows:
-            row.next_attempt_at = lease_until
+        if rows:
+            # One UPDATE for the batch (not the unit of work's per row); the loaded rows show the lease too.
+            self.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([row.id for row in rows]))
+                .values(next_attempt_at=lease_until)
+                .execution_options(synchronize_session=False)
+            )
+            for row in rows:
+                set_committed_value(row, "next_attempt_at", lease_until)
         return rows
 
     def mark_sent(self, replies: Sequence[tuple[int, datetime]]) -> None:
