@@ -30,3 +30,8 @@ def test_any_bytes_hash() -> None:
     """Headerless or empty input still hashes (the hash never raises)."""
     assert len(content_hash(b"")) == 64
     assert len(content_hash(b"\xff\xfe no headers")) == 64
+
+
+def test_the_hash_is_the_one_earlier_versions_stored() -> None:
+    """The hash of a known mail is unchanged: hashes already in a ledger still recognise their mails."""
+    assert content_hash(MAIL) == "700227fa9910b73c2c4b6d8f27815f18afe0a86c82b5e63376211a1b57eb3062"
