@@ -22,6 +22,7 @@ def _utc(value: datetime, what: str) -> str:
     return f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}Z"
 
 
+@functools.lru_cache(maxsize=256)  # an event's title, description and location come again with every reply
 def _text(value: str) -> str:
     r"""A TEXT value (RFC 5545 §3.3.11): escape ``\ ; ,``, line breaks as ``\n``, other controls dropped.
 
@@ -38,6 +39,7 @@ def _param(value: str) -> str:
     return f'"{" ".join(safe.split())}"'
 
 
+@functools.lru_cache(maxsize=256)  # as _text: the event's own lines are the long ones
 def _fold(line: str) -> bytes:
     """One content line, UTF-8, folded at 75 octets (RFC 5545 §3.1) without splitting a character.
 
