@@ -79,11 +79,28 @@ class Mail:
 def encode_words(value: str, name: str = "") -> str:
     """Unstructured text (a subject, a display name) for a header: folded, RFC 2047 where not ASCII."""
     if value.isascii():
-        return Header(value, "us-ascii", header_name=name or None).encode(linesep="\r\n")
+        return _fold_ascii(value, len(name) + 2)
     word = _one_word(value)
     if word is not None and len(name) + 2 + len(word) <= _MAX_LINE:
         return word
     return Header(value, "utf-8", header_name=name or None).encode(linesep="\r\n")
+
+
+def _fold_ascii(value: str, indent: int) -> str:
+    """ASCII text folded before blanks, its lines within 78 characters where a blank allows it.
+
+    RFC 5322 §2.2.3: unfolding removes each CRLF and gives the value back. `indent`: "Name: " before it.
+    """
+    words = value.split(" ")
+    lines, line = [], words[0]
+    width = indent + len(line)
+    for word in words[1:]:
+        if word and line.strip() and width + 1 + len(word) > _MAX_LINE:
+            lines.append(line)
+            line, width = " " + word, 1 + len(word)  # the continuation line starts with the blank
+        else:
+            line, width = line + " " + word, width + 1 + len(word)
+    return "\r\n".join([*lines, line])
 
 
 def _one_word(text: str) -> str | None:

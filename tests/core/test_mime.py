@@ -117,3 +117,20 @@ def test_a_short_value_is_encoded_as_the_email_package_would(value: str) -> None
         return  # folded by the email package: written by it too
     assert ours == theirs
     assert decode_header_value(ours) == " ".join(value.split())
+
+
+@settings(max_examples=200)
+@given(
+    words=st.lists(
+        st.sampled_from(["Re:", "Anmeldung", "08.10.", "<a1b2c3d4e5@mail.example.org>", ""]), max_size=40
+    )
+)
+def test_a_long_ascii_value_is_folded_at_blanks_and_unfolds_to_itself(words: list[str]) -> None:
+    """Long ASCII header values fold before blanks (lines within 78 where a blank allows) and unfold back."""
+    value = " ".join(words)
+    folded = encode_words(value, "References")
+    assert folded.replace("\r\n", "") == value
+    for number, line in enumerate(folded.split("\r\n")):
+        width = len(line.rstrip()) + (len("References: ") if number == 0 else 0)
+        assert width <= 78 or " " not in line.strip()
+        assert number == 0 or line.strip()
