@@ -46,6 +46,21 @@ class _SinkHandler:
     received: list[ReceivedMail] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     fail_with: str | None = None  # e.g. "451 4.3.0 try later" to simulate an outage
+    refused: dict[str, str] = field(default_factory=dict)  # recipient -> the answer to its RCPT
+
+    async def handle_RCPT(  # aiosmtpd's hook name and arguments
+        self,
+        server: Any,  # noqa: ARG002
+        session: Any,  # noqa: ARG002
+        envelope: Any,
+        address: str,
+        rcpt_options: list[str],  # noqa: ARG002
+    ) -> str:
+        refusal = self.refused.get(address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: ARG002 (aiosmtpd's hook name)
         if self.fail_with:
@@ -93,6 +108,10 @@ class SmtpSink:
         """Forget what was accepted."""
         with self._handler.lock:
             self._handler.received.clear()
+
+    def refuse_recipient(self, address: str, reply: str) -> None:
+        """Answer RCPT TO for this address with this SMTP reply (e.g. '550 5.1.1 no such user')."""
+        self._handler.refused[address] = reply
 
     def fail_with(self, reply: str | None) -> None:
         """Answer DATA with this SMTP reply (e.g. '451 ...' or '550 ...'); None accepts again."""

@@ -289,3 +289,18 @@ def test_recording_an_accepted_reply_marks_it_once_and_notes_the_first_reply_tim
         assert (reply.sent_at, reply.attempts) == (first, 1)
         assert registration.replied_at == first
     db.dispose()
+
+
+def test_a_refused_recipient_fails_alone_and_the_connection_goes_on(smtp_sink: SmtpSink) -> None:
+    """A refused RCPT fails that reply alone (5xx for good, 4xx for later); the next ones still go out."""
+    smtp_sink.refuse_recipient("person1@example.org", "550 5.1.1 no such user")
+    smtp_sink.refuse_recipient("person2@example.org", "450 4.2.1 try again later")
+    results: list[DeliveryResult] = []
+    with Proxy(smtp_sink.host, smtp_sink.port) as proxy:
+        _mailer(proxy, connections=1).send_all(_mails(4), results.append)
+        assert proxy.accepted == 1
+    by_id = {r.outbox_id: r for r in results}
+    assert [by_id[n].accepted for n in range(4)] == [True, False, False, True]
+    assert (by_id[1].permanent, by_id[1].error) == (True, "550 5.1.1 no such user")
+    assert (by_id[2].permanent, by_id[2].error) == (False, "450 4.2.1 try again later")
+    assert [m.rcpt_tos for m in smtp_sink.messages] == [("person0@example.org",), ("person3@example.org",)]
