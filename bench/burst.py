@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine  # noqa: E402
 
 from mailbot.adapters.db import LedgerRow  # noqa: E402
 from mailbot.adapters.embedded import ReceivedMail, SmtpSink  # noqa: E402
+from mailbot.config import SmtpSettings  # noqa: E402
 from mailbot.corpus import build_corpus  # noqa: E402
 from tests.conftest import config_data, toml_text  # noqa: E402
 from tests.servers import Dovecot, ImapAccount, Postgres  # noqa: E402
@@ -146,7 +147,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--connections", type=int, default=2, help="[smtp] connections of the bot")
+    default = SmtpSettings.connections
+    parser.add_argument("--connections", type=int, default=default, help="[smtp] connections")
     args = parser.parse_args()
     n = args.messages
 

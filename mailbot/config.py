@@ -114,7 +114,9 @@ class SmtpSettings:
     timeout: float = 30.0  # seconds
     ca_file: str | None = None  # extra CA certificates for a self-hosted server (PEM)
     allow_insecure: bool = False  # security = "none" on a non-loopback host
-    connections: int = 2  # SMTP connections sending replies at the same time
+    # SMTP connections sending replies at the same time. 3: Exchange Online takes three per mailbox at once
+    # (a fourth gets "432 4.3.2 concurrent connections limit exceeded").
+    connections: int = 3
     sender_process: bool = True  # `mailbot run` sends from a second process beside the pass (a second core)
     auth: Auth = "password"  # "xoauth2": log in with an OAuth 2.0 access token (Microsoft 365, Google)
     oauth: OAuthSettings | None = None  # set exactly when auth = "xoauth2"
@@ -506,7 +508,7 @@ _SMTP: Final[Mapping[str, _Key]] = {
     "password_file": _Key(_text, default=None),
     "ca_file": _Key(_text, default=None),
     "allow_insecure": _Key(_flag, default=False),
-    "connections": _Key(_connections, default=2),
+    "connections": _Key(_connections, default=3),
     "sender_process": _Key(_flag, default=True),
     **_OAUTH_KEYS,
 }

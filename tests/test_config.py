@@ -561,8 +561,8 @@ def test_imap_idle_defaults_to_true_can_be_switched_off_and_must_be_a_flag() -> 
     [("0", "must be at least 1"), ("17", "must be at most 16"), ('"2"', "must be an integer")],
 )
 def test_smtp_connections_is_a_small_positive_count(value: str, problem: str) -> None:
-    """[smtp] connections defaults to 2, takes 1..16, and anything else names the key."""
-    assert load_config(_write(VALID), env={}).smtp.connections == 2
+    """[smtp] connections defaults to 3, takes 1..16, and anything else names the key."""
+    assert load_config(_write(VALID), env={}).smtp.connections == 3
     four = _edit('password = "smtp-secret-in-file"\n', 'password = "smtp-secret-in-file"\nconnections = 4\n')
     assert load_config(_write(four), env={}).smtp.connections == 4
     wrong = _edit(
