@@ -6,10 +6,11 @@ import binascii
 import email
 import email.policy
 import email.utils
+import functools
 import itertools
 import quopri
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
@@ -104,10 +105,11 @@ def might_be_bounce(raw: bytes) -> bool:
 
 def may_be_bounce(msg: InboundMessage) -> bool:
     """`might_be_bounce` for a mail parsed already (its decoded headers): no second parse."""
-    head = Message()
+    first: dict[str, str] = {}
     for name, value in msg.headers:
-        head[name] = value
-    return _screen(head)
+        first.setdefault(name, value)
+    content_type = first.get("content-type", "").split(";", 1)[0].strip().lower()
+    return content_type == "multipart/report" or _bounce_headers(first.get)
 
 
 def _screen(head: Message) -> bool:
@@ -145,18 +147,24 @@ def looks_like_bounce(msg: Message) -> bool:
     null reverse-path); a mailer-daemon or postmaster sender, or "Mail Delivery ..." as its name; a
     bounce subject line ("Undeliverable", "failure notice", "Unzustellbar", ...).
     """
-    if _is_dsn(msg):
+    return _is_dsn(msg) or _bounce_headers(msg.get)
+
+
+def _bounce_headers(get: Callable[[str], object]) -> bool:
+    """`looks_like_bounce` but the DSN part, given the lookup of a header's first value (None if absent)."""
+    if get("x-failed-recipients") is not None:  # Exim
         return True
-    if msg.get("x-failed-recipients") is not None:  # Exim
+    if re.fullmatch(r"<\s*>", str(get("return-path") or "x").strip()):
         return True
-    return_path = str(msg.get("return-path", "x")).strip()
-    if re.fullmatch(r"<\s*>", return_path):
+    sender = decode_header_value(str(get("from") or ""))
+    if "mail delivery" in sender.lower() or _DAEMON_SENDER.match(_address_of(sender)):
         return True
-    sender = decode_header_value(str(msg.get("from", "")))
-    addr = email.utils.parseaddr(sender)[1]
-    if _DAEMON_SENDER.match(addr) or "mail delivery" in sender.lower():
-        return True
-    return bool(_BOUNCE_SUBJECT.search(decode_header_value(str(msg.get("subject", "")))))
+    return bool(_BOUNCE_SUBJECT.search(decode_header_value(str(get("subject") or ""))))
+
+
+@functools.lru_cache(maxsize=64)
+def _address_of(sender: str) -> str:
+    return email.utils.parseaddr(sender)[1]
 
 
 def _is_dsn(msg: Message) -> bool:

@@ -102,6 +102,17 @@ def format_moment(moment: datetime, tz: tzinfo, language: str) -> str:
     return f"{text}, {local:%H:%M}" + (" Uhr" if lang == "de" else "")
 
 
+def _date(now: datetime) -> str:
+    """The Date header (RFC 5322 §3.3); replies written in the same second share it."""
+    return _date_of_second(now.replace(microsecond=0), now.tzinfo)
+
+
+@functools.lru_cache(maxsize=8)
+def _date_of_second(now: datetime, zone: tzinfo | None) -> str:  # noqa: ARG001
+    # `zone` is part of the cache key: the same instant in another zone is written with that zone's offset.
+    return format_datetime(now)
+
+
 def _greeting(name: str, language: str) -> str:
     if language == "en":
         return f"Dear {name}," if name else "Hello,"
@@ -197,7 +208,7 @@ def build_reply(
             "Subject",
             _one_line(subject) if subject else reply_subject(_one_line(original_subject), event.title),
         ),
-        ("Date", format_datetime(now)),
+        ("Date", _date(now)),
         ("Message-ID", message_id),
     ]
     if original_message_id:
@@ -224,7 +235,7 @@ def build_alert(
         ("From", _mailbox(settings.sender)),
         ("To", ("", _one_line(to))),
         ("Subject", _one_line(subject)),
-        ("Date", format_datetime(now)),
+        ("Date", _date(now)),
         ("Message-ID", message_id),
         ("Auto-Submitted", "auto-generated"),
         ("X-Auto-Response-Suppress", "All"),
