@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -108,6 +109,7 @@ def run(ctx: click.Context, once: bool) -> None:
             sender.close()
             sender = None
         desk.background = sender
+        gc.freeze()  # what is loaded and wired now lives as long as the process: the cyclic GC skips it
         _run(config, Watchdog(desk), stop, once=once)
     finally:
         if sender is not None:

@@ -19,6 +19,7 @@ answer per "finish".
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import queue
@@ -188,6 +189,7 @@ def _serve(config: Config, verbose: bool, conn: Connection) -> None:
     threading.Thread(target=read, name="mailbot-sender-pipe", daemon=True).start()
     desk = build_desk(config, db=Database(config.database.url), stop=stop)  # the parent migrated it
     desk.record_to_journal = True  # SQLite: the pass holds the write lock most of the time (journal.py)
+    gc.freeze()  # as in `mailbot run`: the cyclic GC skips what lives as long as the process
     total, crash = FlushReport(), ""
     while (message := inbox.get()) is not None:
         kind, leader = message
