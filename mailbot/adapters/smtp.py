@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
+import socket
 from collections.abc import Callable, Iterator, Sequence
 
 import aiosmtplib
@@ -47,10 +49,10 @@ class SmtpMailer:
     def send_all(self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None]) -> None:
         """Send each mail and report the server's answer right away; connection trouble raises."""
         if mails:
-            asyncio.run(self._send_all(mails, report))
+            asyncio.run(self._send_all(mails, report, _local_hostname()))
 
     async def _send_all(
-        self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None]
+        self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None], local_hostname: str
     ) -> None:
         """Up to `connections` connections (one per MAILS_PER_CONNECTION mails) take the next mail as each
         becomes free.
@@ -68,7 +70,7 @@ class SmtpMailer:
 
         lanes = max(1, min(self.connections, -(-len(mails) // MAILS_PER_CONNECTION)))
         outcomes = await asyncio.gather(
-            *(self._lane(queue, counted) for _ in range(lanes)), return_exceptions=True
+            *(self._lane(queue, counted, local_hostname) for _ in range(lanes)), return_exceptions=True
         )
         errors = [o for o in outcomes if isinstance(o, BaseException)]
         for error in errors:
@@ -77,11 +79,14 @@ class SmtpMailer:
         if errors and answered < len(mails):
             raise errors[0]
 
-    async def _lane(self, queue: Iterator[OutgoingMail], report: Callable[[DeliveryResult], None]) -> None:
+    async def _lane(
+        self, queue: Iterator[OutgoingMail], report: Callable[[DeliveryResult], None], local_hostname: str
+    ) -> None:
         """One connection sending mails from the shared queue until it is empty."""
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
+            local_hostname=local_hostname,
             timeout=self.timeout,
             use_tls=self.security == "tls",
             start_tls=self.security == "starttls",
@@ -157,6 +162,13 @@ async def _transaction(smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> None:
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
             await smtp.rset()
         raise
+
+
+@functools.cache
+def _local_hostname() -> str:
+    """This host's name for EHLO (RFC 5321 §4.1.4), looked up once per process: aiosmtplib would ask the
+    resolver on every connection (socket.getfqdn, in a thread), and a slow resolver would slow each one."""
+    return socket.getfqdn()
 
 
 def _one_line(exc: BaseException | str) -> str:
