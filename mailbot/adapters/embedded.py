@@ -99,6 +99,12 @@ class SmtpSink:
         self.stop()
 
     @property
+    def count(self) -> int:
+        """How many messages were accepted so far (without copying them)."""
+        with self._handler.lock:
+            return len(self._handler.received)
+
+    @property
     def messages(self) -> list[ReceivedMail]:
         """A snapshot of what was accepted so far, in order."""
         with self._handler.lock:
