@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from mailbot.adapters import bounces
 from mailbot.adapters.db import Database
-from mailbot.adapters.imap import ImapMailbox
+from mailbot.adapters.imap import PreparedMailbox, open_mailbox
 from mailbot.adapters.oauth import CommandTokenSource, MsalTokenSource, TokenProvider, TokenSource
 from mailbot.adapters.smtp import SmtpMailer
 from mailbot.config import Config, OAuthSettings
@@ -67,23 +67,20 @@ def smtp_token(config: Config) -> Callable[[], str] | None:
 
 
 def build_desk(
-    config: Config, *, db: Database | None = None, clock: Clock = utc_now, stop: threading.Event | None = None
+    config: Config,
+    *,
+    db: Database | None = None,
+    clock: Clock = utc_now,
+    stop: threading.Event | None = None,
+    prepared: PreparedMailbox | None = None,
 ) -> Desk:
-    """Wire the real adapters for a configuration."""
-    imap, smtp = config.imap, config.smtp
+    """Wire the real adapters for a configuration (`prepared`: the first pass's connection, opened ahead)."""
+    smtp = config.smtp
     token = imap_token(config)  # one cache for every pass's login
 
     def mailbox() -> Mailbox:
-        return ImapMailbox(
-            host=imap.host,
-            port=imap.port,
-            security=imap.security,
-            username=imap.username,
-            password=imap.password,
-            timeout=imap.timeout,
-            cafile=imap.ca_file,
-            token=token,
-        )
+        ahead = prepared.take() if prepared is not None else None
+        return ahead or open_mailbox(config.imap, token)
 
     domain = smtp.sender_address.rsplit("@", 1)[1]
 

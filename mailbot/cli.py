@@ -96,12 +96,16 @@ def run(ctx: click.Context, once: bool) -> None:
         from mailbot.sender import SenderProcess  # noqa: PLC0415
 
         sender = SenderProcess(config, verbose=ctx.obj["verbose"], stop=stop).start()
+    from mailbot.adapters.imap import PreparedMailbox  # noqa: PLC0415
+
+    # The first pass's IMAP login and SELECT wait on the server while this process loads the rest.
+    prepared = PreparedMailbox(config.imap) if config.imap.oauth is None else None
     try:
         from mailbot.bootstrap import build_desk  # noqa: PLC0415 (keep `--help` fast)
         from mailbot.watchdog import Watchdog  # noqa: PLC0415
 
         def build() -> None:
-            ctx.obj["desk"] = build_desk(config, stop=stop)
+            ctx.obj["desk"] = build_desk(config, stop=stop, prepared=prepared)
 
         _guard(build)
         desk = ctx.obj["desk"]
@@ -112,6 +116,8 @@ def run(ctx: click.Context, once: bool) -> None:
         gc.freeze()  # what is loaded and wired now lives as long as the process: the cyclic GC skips it
         _run(config, Watchdog(desk), stop, once=once)
     finally:
+        if prepared is not None:
+            prepared.close()
         if sender is not None:
             sender.close()
 

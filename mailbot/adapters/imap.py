@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
@@ -16,6 +17,9 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from mailbot.adapters.oauth import refused
 from mailbot.errors import MailbotError, MailboxUnavailableError
 from mailbot.ports import MailboxInfo, MessageMeta, batched
+
+if TYPE_CHECKING:
+    from mailbot.config import ImapSettings
 
 FETCH_BATCH = 200
 
@@ -46,6 +50,7 @@ class ImapMailbox:
         token: Callable[[], str] | None = None,
     ) -> None:
         self._folder = ""
+        self._selected: MailboxInfo | None = None  # selected ahead (PreparedMailbox), for the next select()
         self._where = f"IMAP {host}:{port}"
         self._broken = False
         # With `token` the login is SASL XOAUTH2 (Microsoft 365, Google) and `password` is not used. The token
@@ -94,7 +99,13 @@ class ImapMailbox:
             raise MailboxUnavailableError(f"{self._where}: {operation}: {_one_line(exc)}") from exc
 
     def select(self, folder: str) -> MailboxInfo:
-        """SELECT (read-write, so keywords can be stored; SELECT itself changes no flags)."""
+        """SELECT (read-write, so keywords can be stored; SELECT itself changes no flags).
+
+        A folder selected ahead by PreparedMailbox is not selected twice: its answer is given once.
+        """
+        ahead, self._selected = self._selected, None
+        if ahead is not None and ahead.folder == folder:
+            return ahead
         with self._network(f"SELECT {folder}"):
             info = self.client.select_folder(folder)
         self._folder = folder
@@ -102,6 +113,10 @@ class ImapMailbox:
         return MailboxInfo(
             folder=folder, uidvalidity=int(info[b"UIDVALIDITY"]), keywords_allowed="\\*" in permanent
         )
+
+    def select_ahead(self, folder: str) -> None:
+        """SELECT now; the next `select` of this folder gives this answer instead of selecting again."""
+        self._selected = self.select(folder)
 
     def list_uids(self) -> list[int]:
         """UID SEARCH ALL, ascending."""
@@ -191,6 +206,70 @@ class ImapMailbox:
                 return
         with contextlib.suppress(OSError):
             self.client.shutdown()
+
+
+def open_mailbox(imap: ImapSettings, token: Callable[[], str] | None) -> ImapMailbox:
+    """A logged-in connection to the configured server (`token`: for [imap] auth = "xoauth2")."""
+    return ImapMailbox(
+        host=imap.host,
+        port=imap.port,
+        security=imap.security,
+        username=imap.username,
+        password=imap.password,
+        timeout=imap.timeout,
+        cafile=imap.ca_file,
+        token=token,
+    )
+
+
+class PreparedMailbox:
+    """The first pass's connection, opened and its folder selected in a thread while `mailbot run` starts.
+
+    Logging in and SELECT wait on the server (~0.1 s; longer for a large maildir folder): meanwhile the
+    process loads its modules and opens the database. `take` hands the connection over once, or raises once
+    what opening it met: the pass fails with the usual one-line error, as if it had connected itself (a
+    wrong password is not tried twice). Password logins only: a token login takes its token from the pass's
+    own cache.
+    """
+
+    def __init__(self, imap: ImapSettings) -> None:
+        self._box: ImapMailbox | None = None
+        self._error: MailboxUnavailableError | None = None
+        self._thread = threading.Thread(
+            target=self._open, args=(imap,), name="mailbot-imap-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def _open(self, imap: ImapSettings) -> None:
+        try:
+            box = open_mailbox(imap, None)
+        except MailboxUnavailableError as exc:
+            self._error = exc
+            return
+        try:
+            box.select_ahead(imap.folder)
+        except MailboxUnavailableError:
+            box.close()  # the pass selects again and meets the error itself
+            return
+        self._box = box
+
+    def take(self) -> ImapMailbox | None:
+        """The prepared connection, once; None afterwards (the caller connects)."""
+        self._thread.join()
+        box, self._box = self._box, None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        return box
+
+    def close(self) -> None:
+        """Log out of a connection no pass took (one still opening is left to the daemon thread's end)."""
+        if self._thread.is_alive():
+            return
+        self._error = None
+        box = self.take()
+        if box is not None:
+            box.close()
 
 
 def _access_token(token: Callable[[], str], where: str) -> str:
