@@ -47,6 +47,21 @@ class _SinkHandler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     fail_with: str | None = None  # e.g. "451 4.3.0 try later" to simulate an outage
     refused: dict[str, str] = field(default_factory=dict)  # recipient -> the answer to its RCPT
+    sender_refused: str | None = None  # the answer to every MAIL FROM, e.g. "550 5.7.1 not allowed"
+
+    async def handle_MAIL(  # aiosmtpd's hook name and arguments
+        self,
+        server: Any,  # noqa: ARG002
+        session: Any,  # noqa: ARG002
+        envelope: Any,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self.sender_refused:
+            return self.sender_refused
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(  # aiosmtpd's hook name and arguments
         self,
@@ -114,6 +129,10 @@ class SmtpSink:
         """Forget what was accepted."""
         with self._handler.lock:
             self._handler.received.clear()
+
+    def refuse_sender(self, reply: str | None) -> None:
+        """Answer every MAIL FROM with this SMTP reply; None accepts again."""
+        self._handler.sender_refused = reply
 
     def refuse_recipient(self, address: str, reply: str) -> None:
         """Answer RCPT TO for this address with this SMTP reply (e.g. '550 5.1.1 no such user')."""

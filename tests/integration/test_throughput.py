@@ -304,3 +304,21 @@ def test_a_refused_recipient_fails_alone_and_the_connection_goes_on(smtp_sink: S
     assert (by_id[1].permanent, by_id[1].error) == (True, "550 5.1.1 no such user")
     assert (by_id[2].permanent, by_id[2].error) == (False, "450 4.2.1 try again later")
     assert [m.rcpt_tos for m in smtp_sink.messages] == [("person0@example.org",), ("person3@example.org",)]
+
+
+@pytest.mark.parametrize(
+    ("answer", "permanent"), [("550 5.7.1 sender not allowed", True), ("451 4.3.0 later", False)]
+)
+def test_a_refused_sender_fails_each_reply_with_the_servers_answer(
+    smtp_sink: SmtpSink, answer: str, permanent: bool
+) -> None:
+    """MAIL FROM refused: every reply fails with the server's answer, for good (5xx) or for later (4xx)."""
+    smtp_sink.refuse_sender(answer)
+    results: list[DeliveryResult] = []
+    with Proxy(smtp_sink.host, smtp_sink.port) as proxy:
+        _mailer(proxy, connections=1).send_all(_mails(3), results.append)
+        assert [(r.accepted, r.permanent, r.error) for r in results] == [(False, permanent, answer)] * 3
+        assert smtp_sink.messages == []
+        smtp_sink.refuse_sender(None)
+        _mailer(proxy, connections=1).send_all(_mails(1), results.append)
+    assert results[-1].accepted
