@@ -180,8 +180,25 @@ def _part_text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    charset = part.get_param("charset")
-    return decode_bytes(payload, charset and str(charset))
+    return decode_bytes(payload, _charset(part))
+
+
+_CHARSETS: dict[str, str | None] = {}  # Content-Type value -> its charset parameter (see _charset)
+
+
+def _charset(part: Message) -> str | None:
+    """The part's charset parameter (Message.get_param). It depends on the Content-Type value alone, and
+    mail programs write the same few values: each is read once."""
+    content_type = part.get("content-type")
+    if content_type is None:
+        return None
+    key = str(content_type)
+    if key not in _CHARSETS:
+        if len(_CHARSETS) >= 256:
+            _CHARSETS.clear()
+        charset = part.get_param("charset")
+        _CHARSETS[key] = charset and str(charset)
+    return _CHARSETS[key]
 
 
 def _is_attachment(part: Message) -> bool:
