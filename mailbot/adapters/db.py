@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -47,7 +47,6 @@ from sqlalchemy.orm import (
     mapped_column,
     sessionmaker,
 )
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 
 from mailbot.adapters.journal import SentJournal
@@ -79,6 +78,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:  # noqa: ARG002
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class ClaimedReply(NamedTuple):
+    """A reply claimed for sending (Tx.claim_due_outbox): what the SMTP transaction and its record need."""
+
+    id: int
+    envelope_from: str
+    recipient: str
+    data: bytes
+    attempts: int
 
 
 class Base(DeclarativeBase):
@@ -1139,37 +1148,36 @@ class Tx:
             or 0
         )
 
-    def claim_due_outbox(self, now: datetime, limit: int, lease_until: datetime) -> list[OutboxRow]:
+    def claim_due_outbox(self, now: datetime, limit: int, lease_until: datetime) -> list[ClaimedReply]:
         """Claim unsent, not failed replies that are due, oldest first, for one sender.
 
         Claiming moves their next attempt to `lease_until`, so a second process flushing at the same time
         skips them (PostgreSQL: SKIP LOCKED; SQLite: BEGIN IMMEDIATE serialises the claim). If this
-        process dies while sending, the lease runs out and the reply goes out on a later pass.
+        process dies while sending, the lease runs out and the reply goes out on a later pass. The
+        replies come as plain tuples of what sending needs, and one UPDATE claims them all.
         """
-        rows = list(
-            self.session.scalars(
-                select(OutboxRow)
-                .where(
-                    OutboxRow.sent_at.is_(None),
-                    OutboxRow.failed_at.is_(None),
-                    OutboxRow.next_attempt_at <= now,
-                )
-                .order_by(OutboxRow.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+        found = self.session.execute(
+            select(
+                OutboxRow.id, OutboxRow.envelope_from, OutboxRow.recipient, OutboxRow.data, OutboxRow.attempts
             )
-        )
-        if rows:
-            # One UPDATE for the batch (not the unit of work's per row); the loaded rows show the lease too.
+            .where(
+                OutboxRow.sent_at.is_(None),
+                OutboxRow.failed_at.is_(None),
+                OutboxRow.next_attempt_at <= now,
+            )
+            .order_by(OutboxRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        replies = [ClaimedReply(*row) for row in found]
+        if replies:
             self.session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id.in_([row.id for row in rows]))
+                .where(OutboxRow.id.in_([reply.id for reply in replies]))
                 .values(next_attempt_at=lease_until)
                 .execution_options(synchronize_session=False)
             )
-            for row in rows:
-                set_committed_value(row, "next_attempt_at", lease_until)
-        return rows
+        return replies
 
     def mark_sent(self, replies: Sequence[tuple[int, datetime]]) -> None:
         """Record replies the server accepted (outbox id, when), e.g. from the sent journal."""

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import functools
+import re
 import socket
 from collections.abc import Callable, Iterator, Sequence
 
@@ -173,11 +174,21 @@ async def _transaction(smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> None:
         raise
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=64)
 def _quoted(address: str) -> bytes:
     """``<address>`` for MAIL and RCPT, as aiosmtplib quotes it; ValueError for an address that can't go on a
-    command line (CR, LF), UnicodeEncodeError (a ValueError) for one that needs SMTPUTF8."""
+    command line (CR, LF), UnicodeEncodeError (a ValueError) for one that needs SMTPUTF8.
+
+    A plain dot-atom address (what email-validator leaves of nearly every citizen's) is quoted as it is:
+    parsing it would give it back unchanged.
+    """
+    if _DOT_ATOM_ADDRESS.fullmatch(address):
+        return b"<" + address.encode("ascii") + b">"
     return quote_address(address).encode("ascii")
+
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 @functools.cache
