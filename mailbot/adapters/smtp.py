@@ -27,8 +27,9 @@ MAILS_PER_CONNECTION = 10
 class SmtpMailer:
     """Sends replies; the connection is opened per batch and kept for all its mails.
 
-    `timeout` bounds the connect (with the greeting) and every command, DATA included: a server that
-    accepts but never answers raises TemporaryDeliveryError after `timeout` seconds, never a hang.
+    `timeout` bounds the connect (with the greeting), the login, and each mail's transaction (MAIL, RCPT
+    and DATA together: one timer per mail, not one per command): a server that accepts but never answers
+    raises TemporaryDeliveryError after `timeout` seconds, never a hang.
     """
 
     def __init__(
@@ -137,7 +138,13 @@ class SmtpMailer:
 
     async def _send_one(self, smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> DeliveryResult:
         try:
-            await _transaction(smtp, mail)
+            async with asyncio.timeout(self.timeout):
+                await _transaction(smtp, mail)
+        except TimeoutError as exc:
+            smtp.close()  # stopped mid-command: the connection can't be used again
+            raise TemporaryDeliveryError(
+                f"SMTP {self.host}:{self.port}: no answer within {self.timeout:g} s ([smtp] timeout)"
+            ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             return DeliveryResult(
                 mail.outbox_id,
@@ -161,13 +168,15 @@ async def _transaction(smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> None:
     connection goes on with the next mail. The connection has greeted the server (EHLO) already."""
     options = [f"SIZE={len(mail.data)}".encode()] if smtp.supports_extension("size") else []
     try:
-        answer = await smtp.execute_command(b"MAIL", b"FROM:" + _quoted(mail.envelope_from), *options)
+        answer = await smtp.execute_command(
+            b"MAIL", b"FROM:" + _quoted(mail.envelope_from), *options, timeout=None
+        )
         if answer.code != SMTPStatus.completed:
             raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, mail.envelope_from)
-        answer = await smtp.execute_command(b"RCPT", b"TO:" + _quoted(mail.recipient))
+        answer = await smtp.execute_command(b"RCPT", b"TO:" + _quoted(mail.recipient), timeout=None)
         if answer.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
             raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, mail.recipient)
-        await smtp.data(mail.data)
+        await smtp.data(mail.data, timeout=None)
     except aiosmtplib.SMTPResponseException:
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
             await smtp.rset()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import parse_config
 from mailbot.core import replies
 from mailbot.core.model import Status
+from mailbot.errors import TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, Mailbox, OutgoingMail
 from tests.conftest import config_data
 from tests.core.test_replies import EVENT
@@ -322,3 +324,23 @@ def test_a_refused_sender_fails_each_reply_with_the_servers_answer(
         smtp_sink.refuse_sender(None)
         _mailer(proxy, connections=1).send_all(_mails(1), results.append)
     assert results[-1].accepted
+
+
+def test_a_server_silent_mid_transaction_ends_the_batch_after_the_timeout(smtp_sink: SmtpSink) -> None:
+    """A server that stops answering between two mails: a temporary error after ~[smtp] timeout, no hang."""
+    results: list[DeliveryResult] = []
+    with Proxy(smtp_sink.host, smtp_sink.port) as proxy:
+
+        def report(result: DeliveryResult) -> None:
+            results.append(result)
+            proxy.stall()  # the next command gets no answer
+
+        mailer = SmtpMailer(
+            host=proxy.host, port=proxy.port, security="none", username=None, password=None, timeout=1
+        )
+        started = time.monotonic()
+        with pytest.raises(TemporaryDeliveryError, match=r"no answer within 1 s"):
+            mailer.send_all(_mails(3), report)
+        elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 3.0, elapsed
+    assert [r.accepted for r in results] == [True]
