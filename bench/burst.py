@@ -3,8 +3,9 @@
 Usage: python bench/burst.py [--messages N] [--database sqlite|postgresql]
 
 Prints: time until every registration is committed, time until every reply is accepted by SMTP, end-to-end
-messages per second, the bot's peak RSS; then the raw limits (batched UID FETCH of all N with imapclient; N
-replies over one persistent aiosmtplib connection) and the bot's throughput as a ratio of the slower one.
+messages per second, the bot's peak RSS; then the raw limits (batched UID FETCH of all N with imapclient; the
+bot's N replies again over one persistent aiosmtplib connection, best of two runs) and the bot's throughput as
+a ratio of the slower one.
 Starts a private Dovecot (and PostgreSQL) and an aiosmtpd sink on loopback with the test fixtures' code.
 """
 
@@ -178,7 +179,10 @@ def main() -> None:
             config.write_text(toml_text(data))
             committed, sent, peak_kb = run_bot(config, url, sink, n)
             fetch = raw_fetch(dovecot, account)
-            smtp = raw_send(sink, sink.messages)
+            replies = sink.messages
+            # Twice, the faster counts: a slow moment of the machine must not flatter the ratio.
+            smtp_runs = [raw_send(sink, replies) for _ in range(2)]
+            smtp = min(smtp_runs)
         finally:
             if pg:
                 pg.stop()
@@ -194,7 +198,9 @@ def main() -> None:
     print(f"bot: all replies accepted by SMTP after {sent:7.2f} s  -> {bot_rate:8.0f} msg/s end to end")
     print(f"bot: peak RSS {peak_kb / 1024:6.0f} MB")
     print(f"raw: UID FETCH of all, batches of 500: {fetch:7.2f} s  -> {n / fetch:8.0f} msg/s")
-    print(f"raw: {n} replies over one SMTP connection: {smtp:7.2f} s  -> {n / smtp:8.0f} msg/s")
+    runs = ", ".join(f"{t:.2f} s" for t in smtp_runs)
+    line = f"raw: {n} replies over one SMTP connection: {smtp:7.2f} s  -> {n / smtp:8.0f} msg/s"
+    print(f"{line} (best of {runs})")
     print(f"ratio: bot / slower raw limit = {bot_rate / slower:.2f}")
 
 
