@@ -3,7 +3,8 @@
 The email package's `EmailMessage` parses every header it is given and refolds it on output: ~2.5 ms per
 reply, a third of the desk's time per mail in a rush. Our replies have one fixed shape (a text part and
 maybe a calendar file), so they are written directly: ~0.1 ms. The values arrive on one line already
-(`replies._one_line`); non-ASCII text is RFC 2047-encoded and folded by `email.header.Header`, the body is
+(`replies._one_line`); non-ASCII text is RFC 2047-encoded (one encoded word when it fits the line, else
+encoded and folded by `email.header.Header`), long ASCII text is folded at blanks, the body is
 quoted-printable when it isn't short 7-bit lines, attachments are base64.
 """
 
