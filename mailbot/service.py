@@ -763,7 +763,8 @@ class Desk:
         """Build one mail about a registration and queue it in the outbox, in `tx`.
 
         Access data ride along in confirmations and promotions once they went out for the event, and always in
-        access and reminder mails; those registrations count as served. Seat-giving mails carry an .ics entry.
+        access and reminder mails; those registrations count as served. Seat-giving mails carry an .ics entry,
+        whose DESCRIPTION holds the access data exactly when the text does (never before they went out).
         """
         kind = decision.reply
         with_access = bool(event.access_info) and (
@@ -789,7 +790,8 @@ class Desk:
                 uid=f"{event.id}-{registration_id or 0}@{self.rule_context.own_domain}",
                 now=now,
                 organizer=self.config.smtp.sender,
-                description=event.access_info,
+                # The calendar file is a part of the mail like the text: no access data before they went out.
+                description=event.access_info if with_access else "",
                 location=event.location,
             )
             ics.attach_calendar(reply, calendar)
