@@ -17,7 +17,7 @@ from email.headerregistry import AddressHeader, HeaderRegistry
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from mailbot.core.keyword import compile_keyword
+from mailbot.core.keyword import canonical, contains
 from mailbot.core.model import Event
 from mailbot.errors import ConfigError
 
@@ -726,9 +726,12 @@ def _smtp(path: str, values: dict[str, Any], env: Mapping[str, str]) -> SmtpSett
     )
 
 
-def _keyword_key(keyword: str) -> str:
-    """Two keywords are the same when the matcher treats them alike (case, spaces, 8.10 vs 08.10., ü/ue)."""
-    return compile_keyword(keyword).pattern
+def _keyword_key(keyword: str) -> tuple[str, ...]:
+    """A keyword as the matcher sees it (case, spaces, 8.10 vs 08.10., ü/ue both ways): keyword.canonical."""
+    key = canonical(keyword)
+    if not key:
+        raise ValueError("empty keyword")
+    return key
 
 
 def _event(path: str, where: str, values: dict[str, Any]) -> Event:
@@ -771,7 +774,7 @@ def _events(path: str, data: Mapping[str, object]) -> tuple[Event, ...]:
         raise ConfigError(path, "[[events]]", "at least one event is required")
     events: list[Event] = []
     numbers_by_id: dict[str, int] = {}
-    numbers_by_keyword: dict[str, int] = {}
+    numbers_by_keyword: dict[tuple[str, ...], int] = {}
     for number, item in enumerate(raw, start=1):
         where = f"[[events]] #{number}"  # 1-based, in file order
         if not isinstance(item, dict):
@@ -790,6 +793,18 @@ def _events(path: str, data: Mapping[str, object]) -> tuple[Event, ...]:
             raise ConfigError(
                 path, f"{where} keyword", f'same keyword as event #{other} ("{events[other - 1].id}")'
             )
+        for known, other in numbers_by_keyword.items():
+            # One keyword inside the other: every mail naming the longer one would book both events.
+            relation = (
+                "contains" if contains(keyword, known) else "is part of" if contains(known, keyword) else ""
+            )
+            if relation:
+                raise ConfigError(
+                    path,
+                    f"{where} keyword",
+                    f'{relation} the keyword of event #{other} ("{events[other - 1].id}"): '
+                    "a mail naming the longer one would book both",
+                )
         numbers_by_id[event.id] = number
         numbers_by_keyword[keyword] = number
         events.append(event)

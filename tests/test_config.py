@@ -298,6 +298,24 @@ def test_config_is_frozen() -> None:
             id="two-events-one-keyword-other-spelling",
         ),
         pytest.param(
+            VALID.replace('keyword = "First 08.10."', 'keyword = "Bürgerbudget 12.03."')
+            + SECOND_EVENT.replace('keyword = "Second 09.10."', 'keyword = "Buergerbudget 12.3."'),
+            'config.toml: [[events]] #2 keyword: same keyword as event #1 ("first")',
+            id="two-events-one-keyword-umlaut-written-out",
+        ),
+        pytest.param(
+            VALID.replace('keyword = "First 08.10."', 'keyword = "Strasse 08.10."')
+            + SECOND_EVENT.replace('keyword = "Second 09.10."', 'keyword = "STRASSE 8.10"'),
+            'config.toml: [[events]] #2 keyword: same keyword as event #1 ("first")',
+            id="two-events-one-keyword-sharp-s",
+        ),
+        pytest.param(
+            VALID + SECOND_EVENT.replace('keyword = "Second 09.10."', 'keyword = "First 08.10. Nord"'),
+            'config.toml: [[events]] #2 keyword: contains the keyword of event #1 ("first"): '
+            "a mail naming the longer one would book both",
+            id="one-keyword-inside-another",
+        ),
+        pytest.param(
             _edit('keyword = "First 08.10."', 'keyword = "„“"'),
             "config.toml: [[events]] #1 keyword: has no words or date to look for",
             id="keyword-without-words",

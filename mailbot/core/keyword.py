@@ -1,7 +1,8 @@
 """Finding an event's keyword in what people write: exact on words and date, tolerant of form.
 
 The rule, for every configured keyword (nothing is specific to one event):
-- words match case-insensitively and exactly (no typo tolerance); ä/ö/ü/ß may also be written ae/oe/ue/ss;
+- words match case-insensitively and exactly (no typo tolerance); ä/ö/ü/ß may also be written ae/oe/ue/ss, in
+  the keyword as in the mail: both are folded to the written-out form before they are compared;
 - between the parts any run of spaces (also non-breaking and other Unicode spaces), line breaks, quotes
   („“"”‚‘'’«»), colons, commas and dashes is allowed, and so is none;
 - a date ``dd.mm.`` matches with or without leading zeros, with or without the trailing dot, with spaces
@@ -22,7 +23,8 @@ BODY_LINES = 10
 
 _DATE_TOKEN = re.compile(r"^(\d{1,2})\.\s*(\d{1,2})\.?(?:\s*(\d{2}|\d{4}))?$")
 _SEPARATOR = r"[\s\"'„“”‚‘’«»:,\-‐‑‒–—]*"
-_UMLAUTS = {"ä": "(?:ä|ae)", "ö": "(?:ö|oe)", "ü": "(?:ü|ue)", "ß": "(?:ß|ss)"}
+# After casefold() "ß" is already "ss"; the other umlauts are written out the same way on both sides.
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
 _DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 
 # Lines where quoted text starts: everything after them is someone else's words. One pattern with the kinds
@@ -44,34 +46,47 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_DASHES).casefold()
 
 
-def _word_pattern(word: str) -> str:
-    out = []
-    for ch in normalize(word):
-        out.append(_UMLAUTS.get(ch, re.escape(ch)))
-    return "".join(out)
-
-
 def _date_pattern(day: int, month: int) -> str:
     # (?<!\d) and (?!\d) keep 8.10 from matching inside 18.10 or 8.100; the optional tail allows a year.
     return rf"(?<!\d)0?{day}\s*\.\s*0?{month}(?:\s*\.(?:\s*(?:\d{{4}}|\d{{2}}))?|\s+\d{{4}})?(?![\d])"
 
 
-def compile_keyword(keyword: str) -> re.Pattern[str]:
-    """The pattern for one keyword, to search in normalized text."""
+def fold(text: str) -> str:
+    """What the keyword matcher compares: normalize() with ä/ö/ü/ß written out (ae/oe/ue/ss)."""
+    return normalize(text).translate(_UMLAUTS)
+
+
+def canonical(keyword: str) -> tuple[str, ...]:
+    """The keyword as the matcher sees it: folded words and ``d.m.`` dates; two keywords alike match alike."""
     parts: list[str] = []
-    for token in normalize(keyword).split():
+    for token in fold(keyword).split():
         date = _DATE_TOKEN.match(token)
         if date:
-            parts.append(_date_pattern(int(date.group(1)), int(date.group(2))))
+            parts.append(f"{int(date.group(1))}.{int(date.group(2))}.")
         else:
             stripped = token.strip("\"'„“”‚‘’«»")
             if stripped:
-                parts.append(_word_pattern(stripped))
+                parts.append(stripped)
+    return tuple(parts)
+
+
+def compile_keyword(keyword: str) -> re.Pattern[str]:
+    """The pattern for one keyword, to search in folded text (see fold())."""
+    parts: list[str] = []
+    for token in canonical(keyword):
+        date = _DATE_TOKEN.match(token)
+        parts.append(_date_pattern(int(date.group(1)), int(date.group(2))) if date else re.escape(token))
     if not parts:
         raise ValueError("empty keyword")
     pattern = _SEPARATOR.join(parts)
     # A word at the start must not be the tail of a longer word ("Bürgerdigitalisierung").
     return re.compile(r"(?<!\w)" + pattern)
+
+
+def contains(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
+    """Whether `inner` is a run of `outer`'s parts (canonical keywords): a mail naming outer names inner."""
+    size = len(inner)
+    return 0 < size <= len(outer) and any(outer[i : i + size] == inner for i in range(len(outer) - size + 1))
 
 
 @functools.lru_cache(maxsize=16)  # the rules, the keyword and the intent all read one mail's own words
@@ -109,9 +124,9 @@ def first_lines(text: str, count: int = BODY_LINES) -> str:
 
 def mentions(pattern: re.Pattern[str], subject: str, text: str) -> str | None:
     """Where the keyword is named ("subject" or "body"), or None."""
-    if pattern.search(normalize(subject)):
+    if pattern.search(fold(subject)):
         return "subject"
-    if pattern.search(normalize(first_lines(text))):
+    if pattern.search(fold(first_lines(text))):
         return "body"
     return None
 

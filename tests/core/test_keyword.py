@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mailbot.core.keyword import BODY_LINES, compile_keyword, matching, mentions
+from mailbot.core.keyword import BODY_LINES, canonical, compile_keyword, matching, mentions
 from mailbot.core.parse import parse_message
 
 DIGI = compile_keyword("Digitalisierung 08.10.")
@@ -141,6 +141,45 @@ def test_every_keyword_refuses_other_dates(keyword: str, word: str, day: int, mo
 def test_month_and_umlaut_forms(subject: str) -> None:
     """A missing leading zero on the month and ue for ü are tolerated."""
     assert where(subject=subject, pattern=compile_keyword("Bürgerbudget 12.03.")) == "subject"
+
+
+@pytest.mark.parametrize(
+    ("keyword", "subject"),
+    [
+        pytest.param("Buergerbudget 12.03.", "Bürgerbudget 12.03.", id="ue-keyword-umlaut-mail"),
+        pytest.param("Bürgerbudget 12.03.", "Buergerbudget 12.3.", id="umlaut-keyword-ue-mail"),
+        pytest.param("Strasse der Zukunft 1.4.", "Straße der Zukunft 01.04.", id="ss-keyword-sharp-s-mail"),
+        pytest.param("Straße der Zukunft 1.4.", "STRASSE DER ZUKUNFT 1.4.", id="sharp-s-keyword-ss-mail"),
+        pytest.param("Oeffentlicher Raum 2.5.", "Öffentlicher Raum 2.5.", id="oe-keyword-capital-umlaut"),
+        pytest.param("Aerztetag 3.6.", "Ärztetag 3.6.", id="ae-keyword"),
+        pytest.param("Bürgerbudget 12.03.", "Bu\u0308rgerbudget 12.03.", id="decomposed-umlaut"),
+    ],
+)
+def test_umlauts_fold_both_ways(keyword: str, subject: str) -> None:
+    """ä/ö/ü/ß and ae/oe/ue/ss are the same, whichever of the two the keyword or the mail writes."""
+    assert where(subject=subject, pattern=compile_keyword(keyword)) == "subject"
+    assert where(text=f"Hallo,\n{subject}\nGruß", pattern=compile_keyword(keyword)) == "body"
+
+
+def test_folding_keeps_words_exact() -> None:
+    """Written-out umlauts are no typo tolerance: another word or date still does not match."""
+    pattern = compile_keyword("Buergerbudget 12.03.")
+    for subject in (
+        "Burgerbudget 12.03.",
+        "Bürgerbudgets 12.03.",
+        "Bürgerbudget 13.03.",
+        "Bürger budget 12.03.",
+    ):
+        assert where(subject=subject, pattern=pattern) is None, subject
+
+
+def test_canonical_keywords_are_what_the_matcher_compares() -> None:
+    """Keywords that match the same mails have the same canonical form (the config check relies on it)."""
+    assert (
+        canonical("Bürgerbudget 12.03.") == canonical("  BUERGERBUDGET 12.3 ") == ("buergerbudget", "12.3.")
+    )
+    assert canonical("„Straße“ 8.10.2020") == ("strasse", "8.10.")
+    assert compile_keyword("Bürgerbudget 12.03.").pattern == compile_keyword("Buergerbudget 12.3.").pattern
 
 
 def test_empty_keyword_is_refused() -> None:
