@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +56,16 @@ def postgres_server() -> Iterator[Postgres]:
 def pg_url(postgres_server: Postgres) -> str:
     """The SQLAlchemy URL of a fresh, empty PostgreSQL database for this test."""
     return postgres_server.create_database()
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    """LibreOffice's `soffice` program, to open the exports as a German spreadsheet user would."""
+    found = shutil.which("soffice") or shutil.which("/usr/lib/libreoffice/program/soffice")
+    if found is None:
+        _missing_server("LibreOffice (libreoffice-calc-nogui)")
+    assert found is not None
+    return found
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from mailbot.adapters.csv_export import COLUMNS, render_csv
+from mailbot.adapters.csv_export import COLUMNS, CSV_COLUMNS, LOCAL_COLUMNS, render_csv
 from mailbot.adapters.db import ExportRow
 from mailbot.adapters.xlsx_export import render_xlsx
 from mailbot.cli import cli
@@ -78,7 +79,8 @@ def event(event_id: str, capacity: int = 10) -> Event:
 def test_xlsx_export_matches_the_csv_and_is_private(
     dovecot_server: Dovecot, imap_account: ImapAccount, config_file: Path
 ) -> None:
-    """The workbook has the CSV's header and rows in arrival order, real dates, formula-like names as text."""
+    """The workbook has the CSV's columns (but the local-time copies) and rows in arrival order, real dates,
+    and formula-like names as they are, stored as text (the CSV guards them with "'")."""
     names = ["Anna Müller", "=HYPERLINK(1)", "Bernd Schulz"]
     dovecot_server.append_many(
         imap_account.user,
@@ -100,14 +102,16 @@ def test_xlsx_export_matches_the_csv_and_is_private(
     assert workbook.sheetnames == ["digitalisierung-2020", "info"]
     sheet = workbook["digitalisierung-2020"]
     rows = sheet_rows(sheet)
-    assert list(rows[0]) == csv_text.splitlines()[0].split(";") == list(COLUMNS)
+    assert csv_text.splitlines()[0].split(";") == list(COLUMNS) + list(LOCAL_COLUMNS)
+    assert list(rows[0]) == list(COLUMNS)  # its times are dates already: no local-time copies
     assert all(cell.font.bold for cell in sheet[1])
     assert sheet.freeze_panes == "A2"
     assert [r[COLUMNS.index("position")] for r in rows[1:]] == [1, 2, 3]
     assert [r[COLUMNS.index("email")] for r in rows[1:]] == [r["email"] for r in csv_rows]
 
     evil = sheet.cell(row=3, column=COLUMNS.index("name") + 1)
-    assert evil.value == "'=HYPERLINK(1)" == csv_rows[1]["name"]
+    assert evil.value == "=HYPERLINK(1)"
+    assert csv_rows[1]["name"] == "'=HYPERLINK(1)"
     assert evil.data_type == "s"
 
     received = [r[COLUMNS.index("received_at")] for r in rows[1:]]
@@ -181,7 +185,7 @@ def test_sheet_names_are_cut_to_31_characters_and_unique() -> None:
 
 
 def test_xlsx_cells_are_safe_text_and_empty_times_are_empty() -> None:
-    """Control characters (illegal in xlsx) are replaced, formula starts escaped, unset times left empty."""
+    """Control characters (illegal in xlsx) are replaced, formula starts kept as text, unset times empty."""
     rows = [
         export_row("e", 1, "Bell\x07 Boy"),
         export_row("e", 2, "+49 2305 1234", replied_at=None, reply_status="pending"),
@@ -194,32 +198,81 @@ def test_xlsx_cells_are_safe_text_and_empty_times_are_empty() -> None:
     name = COLUMNS.index("name") + 1
     assert [sheet.cell(row=r, column=name).value for r in (2, 3, 4)] == [
         "Bell\ufffd Boy",
-        "'+49 2305 1234",
-        "'@SUM(A1)",
+        "+49 2305 1234",
+        "@SUM(A1)",
     ]
     assert all(sheet.cell(row=r, column=name).data_type == "s" for r in (2, 3, 4))
     assert sheet.cell(row=3, column=COLUMNS.index("replied_at") + 1).value is None
     gone = sheet_rows(workbook["gone"])[1]
-    assert gone[COLUMNS.index("name")] == "'-1"
+    assert gone[COLUMNS.index("name")] == "-1"
     assert gone[COLUMNS.index("cancelled_at")] == local(2020, 9, 22, 10, 0)
     info = {row[0]: row[1:] for row in sheet_rows(workbook["info"]) if row[0]}
     assert info["gone"][0] == "(no longer configured)"
 
 
 def test_phone_column_follows_email_in_csv_and_xlsx() -> None:
-    """`phone` follows `email`: empty for a mail registration, the number (formula-guarded) by phone."""
+    """`phone` follows `email`: empty for a mail registration, the number by phone (guarded in the CSV)."""
     rows = [
         export_row("e", 1, "Anna"),
         export_row("e", 2, "Bernd", email="", phone="+49 2305 1234", channel="phone"),
     ]
     header, first, second = render_csv(rows, BERLIN).splitlines()
-    assert header.split(";") == list(COLUMNS)
+    assert header.split(";") == list(CSV_COLUMNS)
     assert COLUMNS[COLUMNS.index("email") + 1] == "phone"
-    by_mail = dict(zip(COLUMNS, first.split(";"), strict=True))
-    by_phone = dict(zip(COLUMNS, second.split(";"), strict=True))
+    by_mail = dict(zip(CSV_COLUMNS, first.split(";"), strict=True))
+    by_phone = dict(zip(CSV_COLUMNS, second.split(";"), strict=True))
     assert (by_mail["phone"], by_mail["received_at"]) == ("", "2020-09-21T10:01:00+02:00")
     assert (by_phone["email"], by_phone["phone"], by_phone["channel"]) == ("", "'+49 2305 1234", "phone")
 
     sheet = load_workbook(io.BytesIO(render_xlsx(rows, [event("e")], BERLIN, T0)))["e"]
     phone = COLUMNS.index("phone") + 1
-    assert [sheet.cell(row=r, column=phone).value for r in (2, 3)] == [None, "'+49 2305 1234"]
+    assert [sheet.cell(row=r, column=phone).value for r in (2, 3)] == [None, "+49 2305 1234"]
+
+
+def test_csv_has_german_local_times_after_the_iso_columns() -> None:
+    """Each time is also in a `*_local` column as TT.MM.JJJJ HH:MM:SS in [bot] timezone (summer and winter
+    time), empty where the ISO column is empty; the ISO columns and their positions stay as they were."""
+    rows = [
+        export_row("e", 1, "Anna"),  # 08:01 UTC in September: 10:01 in Berlin
+        export_row(
+            "e",
+            2,
+            "Bernd",
+            received_at=datetime(2026, 12, 6, 1, 16, 12, tzinfo=UTC),  # winter: 02:16:12 in Berlin
+            replied_at=None,
+            reply_status="pending",
+            cancelled_at=datetime(2026, 12, 31, 23, 0, 0, tzinfo=UTC),  # already the new year in Berlin
+        ),
+    ]
+    header, first, second = render_csv(rows, BERLIN).splitlines()
+    assert header.split(";")[: len(COLUMNS)] == list(COLUMNS)
+    assert header.split(";")[len(COLUMNS) :] == [
+        "received_at_local",
+        "replied_at_local",
+        "cancelled_at_local",
+        "promoted_at_local",
+    ]
+    anna = dict(zip(CSV_COLUMNS, first.split(";"), strict=True))
+    bernd = dict(zip(CSV_COLUMNS, second.split(";"), strict=True))
+    assert anna["received_at"] == "2020-09-21T10:01:00+02:00"
+    assert anna["received_at_local"] == "21.09.2020 10:01:00"
+    assert anna["replied_at_local"] == "21.09.2020 10:01:05"
+    assert (anna["cancelled_at_local"], anna["promoted_at_local"]) == ("", "")
+    assert bernd["received_at"] == "2026-12-06T02:16:12+01:00"
+    assert bernd["received_at_local"] == "06.12.2026 02:16:12"
+    assert (bernd["replied_at"], bernd["replied_at_local"]) == ("", "")
+    assert bernd["cancelled_at_local"] == "01.01.2027 00:00:00"
+
+
+def test_xlsx_text_is_an_inline_string_never_a_formula() -> None:
+    """In the sheet's XML a formula-like name is an inline string (t="inlineStr") with the name as written:
+    no <f> element anywhere, no apostrophe."""
+    rows = [export_row("e", 1, '=HYPERLINK("http://evil.example/","Klick")'), export_row("e", 2, "#N/A")]
+    data = render_xlsx(rows, [event("e")], BERLIN, T0)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml").decode("utf-8")
+    assert "<f>" not in xml
+    assert "<f " not in xml
+    evil = '<c r="D2" t="inlineStr"><is><t>=HYPERLINK("http://evil.example/","Klick")</t></is></c>'
+    assert evil in xml.replace("&quot;", '"')
+    assert '<c r="D3" t="inlineStr"><is><t>#N/A</t></is></c>' in xml

@@ -1,4 +1,4 @@
-"""CSV export for Excel: UTF-8 with BOM, ';' by default, formula injection escaped."""
+"""CSV export for Excel: UTF-8 with BOM, ';' by default, formula injection escaped, German local times."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ COLUMNS = (
     "cancelled_at",
     "promoted_at",
 )
+# The times again as local wall-clock times that German Excel and LibreOffice read as dates (an ISO 8601
+# time with an offset stays text there). After COLUMNS: a script reading columns by position still works.
+LOCAL_COLUMNS = ("received_at_local", "replied_at_local", "cancelled_at_local", "promoted_at_local")
+CSV_COLUMNS = COLUMNS + LOCAL_COLUMNS
+LOCAL_FORMAT = "%d.%m.%Y %H:%M:%S"  # TT.MM.JJJJ HH:MM:SS, the de-DE date-time Excel and LibreOffice recognise
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Value: TypeAlias = str | int | datetime | None  # None: an empty cell (e.g. not cancelled)
@@ -54,6 +59,11 @@ def export_values(row: ExportRow) -> tuple[Value, ...]:
     )
 
 
+def _local(value: datetime | None, tz: tzinfo) -> str:
+    """A time as TT.MM.JJJJ HH:MM:SS in `tz`, or empty."""
+    return "" if value is None else value.astimezone(tz).strftime(LOCAL_FORMAT)
+
+
 def _text(value: Value, tz: tzinfo) -> str | int:
     if value is None:
         return ""
@@ -65,12 +75,17 @@ def _text(value: Value, tz: tzinfo) -> str | int:
 
 
 def render_csv(rows: Sequence[ExportRow], tz: tzinfo, delimiter: str = ";") -> str:
-    """The export as text (without BOM): header row, then one row per registration in arrival order."""
+    """The export as text (without BOM): header row, then one row per registration in arrival order.
+
+    The columns are CSV_COLUMNS: the times as ISO 8601 with offset (for machines), then once more as local
+    times in `tz` (for German spreadsheets).
+    """
     out = io.StringIO(newline="")
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(COLUMNS)
+    writer.writerow(CSV_COLUMNS)
     for r in rows:
-        writer.writerow([_text(value, tz) for value in export_values(r)])
+        local = [_local(t, tz) for t in (r.received_at, r.replied_at, r.cancelled_at, r.promoted_at)]
+        writer.writerow([*(_text(value, tz) for value in export_values(r)), *local])
     return out.getvalue()
 
 

@@ -1,4 +1,4 @@
-"""Excel workbook export with openpyxl: one sheet per event, the CSV's columns, real dates, no formulas."""
+"""Excel workbook export with openpyxl: one sheet per event, the CSV's columns, real dates, text never run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from mailbot.adapters.csv_export import COLUMNS, Value, export_values, safe_cell
+from mailbot.adapters.csv_export import COLUMNS, Value, export_values
 from mailbot.adapters.db import ExportRow
 from mailbot.core.model import Event
 
@@ -84,13 +84,15 @@ def _info_sheet(
 
 
 def _cell_value(value: Value, tz: tzinfo) -> str | int | datetime | None:
-    """A value as openpyxl should store it: text made formula-safe, times local and naive."""
+    """A value as openpyxl should store it: text as it is (`_style` makes it text), times local, naive."""
     if isinstance(value, datetime):
         # openpyxl refuses aware datetimes; Excel has no zones: local wall-clock time, the zone is in "info".
         return value.astimezone(tz).replace(tzinfo=None)
     if isinstance(value, str):
-        # Control characters are illegal in the XML; a mail header may still carry one.
-        return safe_cell(ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+        # Control characters are illegal in the XML; a mail header may still carry one. No "'" guard as in the
+        # CSV: `_style` stores every text as an inline string, which Excel never evaluates, so the name shows
+        # as the person wrote it.
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     return value
 
 
@@ -106,8 +108,8 @@ def _style(sheet: Worksheet) -> None:
                 cell.number_format = _DATE_FORMAT
                 shown = len(_DATE_FORMAT)
             elif isinstance(cell.value, str):
-                # Never a formula (OWASP CSV injection, also in xlsx): safe_cell already prefixed "'" to
-                # anything that looks like one, and the type is pinned to inline text as well.
+                # Never a formula (OWASP CSV injection, also in xlsx): openpyxl takes a str starting with "="
+                # for one; type "s" is written as an inline string (t="inlineStr"), a text cell, never run.
                 cell.data_type = "s"
                 shown = max(len(line) for line in cell.value.splitlines() or [""])
             else:
