@@ -141,6 +141,7 @@ class BotSettings:
     max_replies_per_hour: int = 1000  # past it sending pauses and the admins get one alert
     admin_addresses: tuple[str, ...] = ()  # who gets alert mails
     require_authenticated_sender: bool = False  # reply only to DMARC/SPF-aligned senders; hold the rest
+    authserv_id: str = ""  # our receiving server's Authentication-Results id: the only one trusted
     alert_after_failures: int = 5  # consecutive failed passes before the admins are alerted
 
     @property
@@ -219,7 +220,7 @@ def parse_config(data: Mapping[str, object], path: str, env: Mapping[str, str] |
         imap=_imap(path, tables["imap"], environ),
         smtp=_smtp(path, tables["smtp"], environ),
         database=DatabaseSettings(**tables["database"]),
-        bot=BotSettings(**tables["bot"]),
+        bot=_bot(path, tables["bot"]),
         events=_events(path, data),
     )
 
@@ -330,6 +331,13 @@ def _scopes(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
         raise _Invalid('must be a list of scopes, e.g. ["https://outlook.office365.com/.default"]')
     return tuple(value)
+
+
+def _authserv_id(value: object) -> str:
+    text = _text(value).strip()
+    if any(ch.isspace() or ch in '();"' for ch in text):
+        raise _Invalid('must be one word, as the receiving server writes it (e.g. "mx.castrop-rauxel.de")')
+    return text
 
 
 def _one_of(*choices: str) -> Callable[[object], str]:
@@ -524,6 +532,7 @@ _BOT: Final[Mapping[str, _Key]] = {
     "max_replies_per_hour": _Key(_count, default=1000),
     "admin_addresses": _Key(_addresses, default=()),
     "require_authenticated_sender": _Key(_flag, default=False),
+    "authserv_id": _Key(_authserv_id, default=""),
     "alert_after_failures": _Key(_count, default=5),
 }
 _EVENT: Final[Mapping[str, _Key]] = {
@@ -724,6 +733,19 @@ def _smtp(path: str, values: dict[str, Any], env: Mapping[str, str]) -> SmtpSett
         sender_name=sender_name,
         sender_address=sender_address,
     )
+
+
+def _bot(path: str, values: dict[str, Any]) -> BotSettings:
+    bot = BotSettings(**values)
+    if bot.require_authenticated_sender and not bot.authserv_id:
+        # Without it any Authentication-Results header would do, and anyone can write one (RFC 8601 §5).
+        raise ConfigError(
+            path,
+            "[bot] authserv_id",
+            "missing: require_authenticated_sender = true trusts only the Authentication-Results of your "
+            "receiving server; set its authserv-id (the first word of the headers it adds)",
+        )
+    return bot
 
 
 def _keyword_key(keyword: str) -> tuple[str, ...]:

@@ -535,7 +535,7 @@ class Desk:
             self._record(tx, arrival, msg, Outcome.NOT_REGISTRATION, "not the desk's business", hits=hits)
             return Outcome.NOT_REGISTRATION
         if self.config.bot.require_authenticated_sender:
-            trusted, why = authentication.authenticated(msg)
+            trusted, why = authentication.authenticated(msg, self.config.bot.authserv_id)
             if not trusted:
                 self._record(tx, arrival, msg, Outcome.HELD, f"held for staff: {why}", hits=hits)
                 log.info("uid %s held for staff (sender not authenticated): %s", arrival.uid, why)

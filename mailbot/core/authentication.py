@@ -1,9 +1,10 @@
-"""The optional sender-trust gate: is the From domain vouched for by the receiving server (RFC 8601)?
+"""The optional sender-trust gate: is the From domain vouched for by our own receiving server (RFC 8601)?
 
-Only the topmost Authentication-Results header counts: it is the one the receiving server added (RFC 8601 §5
-tells servers to remove look-alikes of their own results from incoming mail; anything below may be forged).
-The sender counts as authenticated when DMARC passed for the From domain, or SPF passed for an envelope
-domain aligned with it (the same domain, or one a subdomain of the other: relaxed alignment, RFC 7489 §3.1.2).
+Only Authentication-Results headers whose authserv-id is the configured one (`[bot] authserv_id`) count;
+all others are ignored, wherever they stand (RFC 8601 §5: a reader trusts only the ids it knows, because
+anyone can write such a header, and a receiving server may add none). The sender counts as authenticated
+when DMARC passed for the From domain, or SPF passed for an envelope domain aligned with it (the same domain,
+or one a subdomain of the other: relaxed alignment, RFC 7489 §3.1.2).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from mailbot.core.model import InboundMessage
 
 _RESULT = re.compile(r"(?<![\w.-])(dmarc|spf|dkim)\s*=\s*(\w+)([^;]*)", re.IGNORECASE)
 _PROPERTY = re.compile(r"(header\.from|smtp\.mailfrom|header\.d)\s*=\s*\"?([^\s;\"]+)", re.IGNORECASE)
+# RFC 2045 tspecials, space and controls end a token (RFC 8601 §2.2: authserv-id = token / quoted-string)
+_TOKEN_END = frozenset('()<>@,;:\\"/[]?= \t\r\n')
 
 
 def _aligned(a: str, b: str) -> bool:
@@ -21,22 +24,61 @@ def _aligned(a: str, b: str) -> bool:
     return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
-def authenticated(msg: InboundMessage) -> tuple[bool, str]:
-    """(trusted, why): DMARC pass for the From domain, or SPF pass aligned with it, in the topmost header."""
+def _skip_cfws(value: str, i: int) -> int:
+    """The index after white space and (nested) comments from `i` on (RFC 5322 CFWS)."""
+    depth = 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and depth:
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        elif not depth and not ch.isspace():
+            return i
+        i += 1
+    return i
+
+
+def authserv_id(value: str) -> str:
+    """The authserv-id a header value starts with (a token or a quoted string), lower-case; '' if none."""
+    i = _skip_cfws(value, 0)
+    if value[i : i + 1] == '"':
+        end = value.find('"', i + 1)
+        return value[i + 1 : end if end >= 0 else len(value)].replace("\\", "").strip().lower()
+    end = i
+    while end < len(value) and value[end] not in _TOKEN_END:
+        end += 1
+    return value[i:end].lower()
+
+
+def authenticated(msg: InboundMessage, trusted_id: str) -> tuple[bool, str]:
+    """(trusted, why): DMARC pass for the From domain, or SPF pass aligned with it, in a header of ours.
+
+    `trusted_id` is our receiving server's authserv-id; headers with any other id (or none) are ignored.
+    """
     if msg.sender is None or "@" not in msg.sender.address:
         return False, "no sender address"
     domain = msg.sender.address.rsplit("@", 1)[1]
-    header = msg.header("authentication-results")
-    if header is None:
-        return False, "no Authentication-Results header"
-    for method, result, rest in _RESULT.findall(header):
-        props = {k.lower(): v for k, v in _PROPERTY.findall(rest)}
-        if result.lower() != "pass":
-            continue
-        if method.lower() == "dmarc" and _aligned(props.get("header.from", domain), domain):
-            return True, f"dmarc=pass for {domain}"
-        if method.lower() == "spf":
-            envelope = props.get("smtp.mailfrom", "").rsplit("@", 1)[-1]
-            if envelope and _aligned(envelope, domain):
-                return True, f"spf=pass aligned with {domain}"
+    wanted = trusted_id.strip().lower()
+    ours = [
+        value
+        for name, value in msg.headers
+        if name == "authentication-results" and wanted and authserv_id(value) == wanted
+    ]
+    if not ours:
+        return False, f"no Authentication-Results of {wanted or 'a configured authserv_id'}"
+    for header in ours:
+        for method, result, rest in _RESULT.findall(header):
+            props = {k.lower(): v for k, v in _PROPERTY.findall(rest)}
+            if result.lower() != "pass":
+                continue
+            if method.lower() == "dmarc" and _aligned(props.get("header.from", domain), domain):
+                return True, f"dmarc=pass for {domain}"
+            if method.lower() == "spf":
+                envelope = props.get("smtp.mailfrom", "").rsplit("@", 1)[-1]
+                if envelope and _aligned(envelope, domain):
+                    return True, f"spf=pass aligned with {domain}"
     return False, f"neither DMARC nor aligned SPF passed for {domain}"

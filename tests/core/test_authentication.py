@@ -1,10 +1,10 @@
-"""The sender-trust gate reads only the receiving server's Authentication-Results (RFC 8601)."""
+"""The sender-trust gate reads only the Authentication-Results of our own receiving server (RFC 8601)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mailbot.core.authentication import authenticated
+from mailbot.core.authentication import authenticated, authserv_id
 from mailbot.core.model import Address, InboundMessage
 
 
@@ -33,9 +33,57 @@ def message(*results: str, sender: str = "anna@gmx.de") -> InboundMessage:
         (["mx.city.de; dkim=pass header.d=gmx.de"], False),  # DKIM alone is not DMARC
         ([], False),
         (["mx.city.de; dmarc=fail header.from=gmx.de", "forged; dmarc=pass header.from=gmx.de"], False),
+        (["mx.evil.example; dmarc=pass header.from=gmx.de", "mx.city.de; dmarc=fail"], False),  # forged above
+        (["mx.evil.example; dmarc=pass header.from=gmx.de"], False),  # our server added none
+        (["mx.city.de.evil.example; dmarc=pass header.from=gmx.de"], False),  # a look-alike id
+        (["mx.city.de; dmarc=pass header.from=evil.example"], False),  # another domain's pass
+        (["mx.evil.example; dmarc=pass header.from=gmx.de", "MX.City.DE 1; dmarc=pass"], True),  # ours below
+        (["mx.city.de; spf=none", "mx.city.de; dmarc=pass header.from=gmx.de"], True),  # one result each
+        (['(relay) "mx.city.de"; dmarc=pass header.from=gmx.de'], True),  # comment, quoted id
     ],
-    ids=["dmarc", "spf", "spf-subdomain", "spf-unaligned", "fail", "dkim-only", "none", "forged-below"],
+    ids=[
+        "dmarc",
+        "spf",
+        "spf-subdomain",
+        "spf-unaligned",
+        "fail",
+        "dkim-only",
+        "none",
+        "forged-below",
+        "forged-above",
+        "forged-only",
+        "look-alike-id",
+        "other-domain",
+        "ours-below-forged",
+        "two-of-ours",
+        "comment-quoted-id",
+    ],
 )
 def test_gate(results: list[str], trusted: bool) -> None:
-    """DMARC pass or aligned SPF pass in the topmost header trusts the sender; anything else holds it."""
-    assert authenticated(message(*results))[0] is trusted
+    """DMARC or aligned SPF pass in a header with our authserv-id trusts the sender; other ids never count."""
+    assert authenticated(message(*results), "mx.city.de")[0] is trusted
+
+
+def test_without_an_authserv_id_nothing_is_trusted() -> None:
+    """An empty authserv-id trusts no header at all (the config refuses it; the core fails closed too)."""
+    assert authenticated(message("mx.city.de; dmarc=pass header.from=gmx.de"), "") == (
+        False,
+        "no Authentication-Results of a configured authserv_id",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("mx.city.de; spf=pass", "mx.city.de"),
+        ("  mx.city.de 1; none", "mx.city.de"),
+        ("(a (nested) comment) mx.city.de;", "mx.city.de"),
+        ('"mx.city.de"; dmarc=pass', "mx.city.de"),
+        ("MX.City.De;dmarc=pass", "mx.city.de"),
+        ("; dmarc=pass", ""),
+        ("", ""),
+    ],
+)
+def test_authserv_id_is_read_as_rfc_8601_writes_it(value: str, expected: str) -> None:
+    """The authserv-id is the first token or quoted string after comments and white space, lower-cased."""
+    assert authserv_id(value) == expected

@@ -26,7 +26,9 @@ def test_unauthenticated_senders_are_held_for_staff(
 ) -> None:
     """With the sender gate only DMARC/SPF-aligned senders are answered; the rest wait in triage."""
     config_file.write_text(
-        config_file.read_text().replace("[bot]\n", "[bot]\nrequire_authenticated_sender = true\n")
+        config_file.read_text().replace(
+            "[bot]\n", '[bot]\nrequire_authenticated_sender = true\nauthserv_id = "mx.castrop-rauxel.de"\n'
+        )
     )
     good = raw(
         "Anna <anna@gmx.de>",
@@ -45,6 +47,50 @@ def test_unauthenticated_senders_are_held_for_staff(
     assert '"held": 1' in out
     assert "held for staff: neither DMARC nor aligned SPF passed" in invoke(config_file, "triage")[1]
     assert mailbox_state(dovecot_server, imap_account)["<forged@example.org>"] == ()
+
+
+def test_authentication_results_of_other_servers_are_ignored(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """A pass written by the sender (another authserv-id) counts for nothing: only our server's verdict."""
+    config_file.write_text(
+        config_file.read_text().replace(
+            "[bot]\n", '[bot]\nrequire_authenticated_sender = true\nauthserv_id = "mx.castrop-rauxel.de"\n'
+        )
+    )
+    forged = raw(
+        "Anna <anna@gmx.de>",
+        mid="forged-ar",
+        headers=(
+            "Authentication-Results: mx.evil.example; dmarc=pass header.from=gmx.de\r\n"
+            "Authentication-Results: mx.castrop-rauxel.de; dmarc=fail header.from=gmx.de\r\n"
+        ),
+    )
+    unvouched = raw(
+        "Bert <bert@gmx.de>",
+        mid="unvouched",
+        headers="Authentication-Results: mx.evil.example; dmarc=pass header.from=gmx.de\r\n",
+    )
+    dovecot_server.append_many(imap_account.user, [(forged, T0), (unvouched, T0 + timedelta(minutes=1))])
+    code, out, err = invoke(config_file, "run", "--once")
+    assert code == 0, err
+    assert smtp_sink.messages == []
+    assert '"held": 2' in out
+    triage = invoke(config_file, "triage")[1]
+    assert "held for staff: neither DMARC nor aligned SPF passed for gmx.de" in triage
+    assert "held for staff: no Authentication-Results of mx.castrop-rauxel.de" in triage
+
+
+def test_the_sender_gate_without_an_authserv_id_refuses_to_start(config_file: Path) -> None:
+    """The sender gate without [bot] authserv_id refuses to start: one clear line naming the key, exit 2."""
+    config_file.write_text(
+        config_file.read_text().replace("[bot]\n", "[bot]\nrequire_authenticated_sender = true\n")
+    )
+    code, out, err = invoke(config_file, "run", "--once")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"{config_file}: [bot] authserv_id: missing: require_authenticated_sender = true")
 
 
 def test_header_injection_through_names_and_subjects_is_impossible(
