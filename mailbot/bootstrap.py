@@ -26,7 +26,7 @@ def utc_now() -> datetime:
 
 def open_database(config: Config) -> Database:
     """The configured database, migrated to the newest schema, with the configured events in it."""
-    db = Database(config.database.url)
+    db = Database(config.database.url, fold_subaddress=config.bot.fold_subaddress)
     db.migrate()
     with db.transaction() as tx:
         tx.sync_events(config.events)

@@ -141,6 +141,7 @@ class BotSettings:
     max_replies_per_hour: int = 1000  # past it sending pauses and the admins get one alert
     admin_addresses: tuple[str, ...] = ()  # who gets alert mails
     require_authenticated_sender: bool = False  # reply only to DMARC/SPF-aligned senders; hold the rest
+    fold_subaddress: bool = True  # anna+1@x and anna+2@x are one person for duplicates (RFC 5233 +tag)
     authserv_id: str = ""  # our receiving server's Authentication-Results id: the only one trusted
     alert_after_failures: int = 5  # consecutive failed passes before the admins are alerted
 
@@ -533,6 +534,7 @@ _BOT: Final[Mapping[str, _Key]] = {
     "admin_addresses": _Key(_addresses, default=()),
     "require_authenticated_sender": _Key(_flag, default=False),
     "authserv_id": _Key(_authserv_id, default=""),
+    "fold_subaddress": _Key(_flag, default=True),
     "alert_after_failures": _Key(_count, default=5),
 }
 _EVENT: Final[Mapping[str, _Key]] = {

@@ -186,7 +186,14 @@ class _Eraser:
 
         The erasure is itself audited, so `history` shows when and why the person's data went.
         """
-        changes = {"name": ERASED, "email": None, "email_normalized": None, "phone": None, "message_id": None}
+        changes = {
+            "name": ERASED,
+            "email": None,
+            "email_normalized": None,
+            "email_folded": None,
+            "phone": None,
+            "message_id": None,
+        }
         if self._apply(row, changes):
             self.registrations += 1
             if not self.dry_run:

@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
+    InstrumentedAttribute,
     Mapped,
     ORMExecuteState,
     Session,
@@ -50,9 +51,10 @@ from sqlalchemy.orm import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from mailbot.adapters.journal import SentJournal
+from mailbot.core import subaddress
 from mailbot.core.model import Event, EventCounts, Existing, Status
 
-SCHEMA_REVISION = "0004"  # the newest migration in mailbot/migrations (a test holds them together)
+SCHEMA_REVISION = "0005"  # the newest migration in mailbot/migrations (a test holds them together)
 _PG_LEADER_LOCK = 0x6D626C64  # "mbld": the advisory lock of the process running passes
 
 NAMING = {
@@ -145,6 +147,8 @@ class RegistrationRow(Base):
             sqlite_where=text("status != 'cancelled' AND email_normalized IS NOT NULL"),
             postgresql_where=text("status != 'cancelled' AND email_normalized IS NOT NULL"),
         ),
+        # With [bot] fold_subaddress, one person is the address without its +tag (core/subaddress.py).
+        Index("ix_registrations_event_folded", "event_id", "email_folded"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
@@ -153,6 +157,7 @@ class RegistrationRow(Base):
     name: Mapped[str] = mapped_column(Text, default="")
     email: Mapped[str | None] = mapped_column(Text)
     email_normalized: Mapped[str | None] = mapped_column(String(320))
+    email_folded: Mapped[str | None] = mapped_column(String(320))  # email_normalized without a +tag
     channel: Mapped[str] = mapped_column(String(16), default="email")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledger.id"))
@@ -437,8 +442,9 @@ def make_engine(url: str) -> Engine:
 class Database:
     """The database: engine, migrations, and transactions (units of work)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, fold_subaddress: bool = True) -> None:
         self.url = url
+        self.fold_subaddress = fold_subaddress  # one person per address without its +tag ([bot] setting)
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # A buffered transaction writes its held-back rows before the session touches the database.
@@ -473,7 +479,7 @@ class Database:
         `buffered`: inserts are held back and written together (a batch of mails; see `_Buffer`).
         """
         with self._sessions() as session, session.begin():
-            tx = Tx(session, buffered=buffered)
+            tx = Tx(session, buffered=buffered, fold_subaddress=self.fold_subaddress)
             session.info["tx"] = tx
             yield tx
             tx.flush()
@@ -570,14 +576,15 @@ class DuplicateMessageError(Exception):
 class Tx:
     """The operations of one transaction, in domain words."""
 
-    def __init__(self, session: Session, *, buffered: bool = False) -> None:
+    def __init__(self, session: Session, *, buffered: bool = False, fold_subaddress: bool = True) -> None:
         self.session = session
+        self.fold_subaddress = fold_subaddress
         self.buffer = _Buffer(session) if buffered else None
         # Read-through caches for a batch of messages in one transaction; kept exact by this class's own
         # writes and dropped when a savepoint rolls back (see `savepoint`).
         self._counts: dict[str, EventCounts] = {}
         self._access_started: set[str] = set()
-        self._unregistered: set[tuple[str, str]] = set()  # (event, address) known to hold no registration
+        self._unregistered: set[tuple[str, str]] = set()  # (event, person) known to hold no registration
         self._replies: dict[str, list[int]] = {}  # address -> [replies, limit notices] since the prefetch
 
     @contextmanager
@@ -670,18 +677,28 @@ class Tx:
         wanted = sorted(set(addresses))
         if not wanted or not event_ids:
             return
+        people = sorted({self.person(a) for a in wanted})
+        column = self._person_column()
         active = {
-            (str(event), str(address))
-            for event, address in self.session.execute(
-                select(RegistrationRow.event_id, RegistrationRow.email_normalized).where(
+            (str(event), str(person))
+            for event, person in self.session.execute(
+                select(RegistrationRow.event_id, column).where(
                     RegistrationRow.event_id.in_(list(event_ids)),
-                    RegistrationRow.email_normalized.in_(wanted),
+                    column.in_(people),
                     RegistrationRow.status != Status.CANCELLED.value,
                 )
             )
         }
-        self._unregistered = {(e, a) for e in event_ids for a in wanted if (e, a) not in active}
+        self._unregistered = {(e, p) for e in event_ids for p in people if (e, p) not in active}
         self._replies = self._reply_counts(wanted, replies_since)
+
+    def person(self, email_normalized: str) -> str:
+        """Who an address is for duplicates: the address, or without its +tag (`[bot] fold_subaddress`)."""
+        return subaddress.fold(email_normalized) if self.fold_subaddress else email_normalized
+
+    def _person_column(self) -> InstrumentedAttribute[str | None]:
+        """The column `person` values are compared with."""
+        return RegistrationRow.email_folded if self.fold_subaddress else RegistrationRow.email_normalized
 
     def _reply_counts(self, addresses: Sequence[str], since: datetime) -> dict[str, list[int]]:
         """For each address: [replies but limit notices, limit notices] queued since then (one query)."""
@@ -698,7 +715,7 @@ class Tx:
 
     def existing(self, event_id: str, email_normalized: str) -> Existing | None:
         """The person's active registration for the event, with its current seat or waitlist place."""
-        if (event_id, email_normalized) in self._unregistered:
+        if (event_id, self.person(email_normalized)) in self._unregistered:
             return None
         row = self.active_row(event_id, email_normalized)
         if row is None:
@@ -747,6 +764,7 @@ class Tx:
             name=name,
             email=email,
             email_normalized=email_normalized,
+            email_folded=subaddress.fold(email_normalized) if email_normalized else None,
             phone=phone,
             channel=channel,
             received_at=received_at,
@@ -755,7 +773,8 @@ class Tx:
             created_at=now,
         )
         self._count_change(event_id, None, status.value, position)
-        self._unregistered.discard((event_id, email_normalized or ""))
+        if email_normalized:
+            self._unregistered.discard((event_id, self.person(email_normalized)))
         self.audit(
             event_id,
             registration_id,
@@ -888,8 +907,8 @@ class Tx:
         return started is not None
 
     def active_row(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
-        """The person's active registration row for the event, or None."""
-        return self._active(event_id, RegistrationRow.email_normalized == email_normalized)
+        """The person's active registration row for the event, or None (the +tag folded if configured)."""
+        return self._active(event_id, self._person_column() == self.person(email_normalized))
 
     def _active(self, event_id: str, who: ColumnElement[bool]) -> RegistrationRow | None:
         """The event's active (not cancelled) registration matching `who`, or None."""

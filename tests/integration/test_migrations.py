@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from mailbot.adapters import migrate
 from mailbot.adapters.db import SCHEMA_REVISION, Base, Database
@@ -52,3 +54,37 @@ def test_a_schema_behind_is_upgraded_and_a_current_one_left_alone(
     db.migrate()
     assert calls == []
     db.dispose()
+
+
+def test_upgrade_folds_the_addresses_of_existing_registrations(db_url: str) -> None:
+    """Migration 0005 fills email_folded for registrations made before it: old sub-addresses count too."""
+    db = Database(db_url)
+    db.migrate()
+    with db.engine.connect() as conn:
+        cfg = migrate.alembic_config(db.engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+        conn.execute(
+            text(
+                "INSERT INTO events (id, title, keyword, capacity, starts_at) "
+                "VALUES ('e', 'E', 'k', 1, '2099-01-01 00:00:00')"
+            )
+        )
+        insert = text(
+            "INSERT INTO registrations (event_id, position, status, name, email, email_normalized, channel,"
+            " received_at, created_at)"
+            " VALUES ('e', :position, 'confirmed', 'A', :email, :normalized, 'email', :when, :when)"
+        )
+        when = datetime(2020, 1, 1, tzinfo=UTC)
+        conn.execute(
+            insert,
+            {"position": 1, "email": "Anna+Kurs@gmx.de", "normalized": "anna+kurs@gmx.de", "when": when},
+        )
+        conn.execute(insert, {"position": 2, "email": None, "normalized": None, "when": when})
+        conn.commit()
+    db.migrate()
+    with db.engine.connect() as conn:
+        query = text("SELECT email_folded FROM registrations ORDER BY position")
+        folded = conn.execute(query).scalars().all()
+    db.dispose()
+    assert folded == ["anna@gmx.de", None]
