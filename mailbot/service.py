@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from mailbot.adapters.addresses import normalize_address
+from mailbot.adapters.addresses import check_address, normalize_address, reply_address
 from mailbot.adapters.db import BufferedWriteError, Database, DuplicateMessageError, Tx
 from mailbot.adapters.journal import SentJournal
 from mailbot.config import Config
@@ -85,6 +85,13 @@ _OUTCOME_RANK = (
     Outcome.DUPLICATE,
     Outcome.OUTSIDE_WINDOW,
 )
+
+
+def refusal(address: str | None, reason: str) -> str:
+    """Why a sender address was refused, for the ledger and the log (the address masked)."""
+    if not address:
+        return "no sender address (no From header, or none that can be read)"
+    return f"sender address {mask(address)} refused: {reason}"
 
 
 def mask(address: str | None) -> str:
@@ -540,10 +547,12 @@ class Desk:
                 self._record(tx, arrival, msg, Outcome.HELD, f"held for staff: {why}", hits=hits)
                 log.info("uid %s held for staff (sender not authenticated): %s", arrival.uid, why)
                 return Outcome.HELD
-        normalized = normalize_address(msg.sender.address) if msg.sender else None
-        if msg.sender is None or normalized is None:
-            self._record(tx, arrival, msg, Outcome.REJECTED, "no valid sender address", hits=hits)
-            log.warning("uid %s keyword mail without a valid sender address: not answered", arrival.uid)
+        checked = check_address(msg.sender.address) if msg.sender else None
+        normalized = checked.normalized if checked else None
+        if msg.sender is None or checked is None or normalized is None:
+            why = refusal(msg.sender.address if msg.sender else None, checked.reason if checked else "")
+            self._record(tx, arrival, msg, Outcome.REJECTED, why, hits=hits)
+            log.warning("uid %s keyword mail not answered: %s", arrival.uid, why)
             return Outcome.REJECTED
         sender = Address(msg.sender.name, msg.sender.address)
         return self._act(
@@ -571,7 +580,8 @@ class Desk:
         report = self.read_bounce(raw, self.rule_context) if self.read_bounce is not None else None
         if report is not None and report.permanent:
             recent = self.clock() - BOUNCE_MATCH_WINDOW
-            outbox_id = tx.find_reply(report.our_message_ids, report.failed_recipients, recent)
+            failed = [normalize_address(r) or r for r in report.failed_recipients]  # A-labels or U-labels
+            outbox_id = tx.find_reply(report.our_message_ids, failed, recent)
             if outbox_id is not None:
                 recipient = tx.mark_bounced(outbox_id, self.clock())
                 why = f"bounce of our reply to {mask(recipient)}: {report.diagnostic}"[:500]
@@ -767,6 +777,9 @@ class Desk:
         whose DESCRIPTION holds the access data exactly when the text does (never before they went out).
         """
         kind = decision.reply
+        # An IDN domain goes out in A-labels, so any server takes the reply; a non-ASCII local part stays as
+        # it is (RFC 6532 header, SMTPUTF8 to send it: the SMTP adapter refuses it where the server can't).
+        recipient = Address(recipient.name, reply_address(recipient.address))
         with_access = bool(event.access_info) and (
             kind in (ReplyStatus.ACCESS, ReplyStatus.REMINDER)
             or (kind in (ReplyStatus.CONFIRMED, ReplyStatus.PROMOTED) and tx.access_started(event.id))
@@ -803,7 +816,7 @@ class Desk:
             kind=kind.value,
             envelope_from=self.config.smtp.sender_address,
             recipient=address,
-            recipient_normalized=normalized or address.lower(),
+            recipient_normalized=normalized or normalize_address(address) or address.lower(),
             message_id=reply.message_id,
             data=reply.as_bytes(),
             now=now,
@@ -845,9 +858,10 @@ class Desk:
                 )
         event = self.events[event_id]
         now = self.clock()
-        normalized = normalize_address(email) if email else None
-        if email and normalized is None:
-            raise MailbotError(f"not a valid email address: {email!r}")
+        checked = check_address(email) if email else None
+        normalized = checked.normalized if checked else None
+        if checked is not None and normalized is None:
+            raise MailbotError(f"not a valid email address: {email!r} ({checked.reason})")
         tx.lock_event(event_id)
         existing = tx.existing(event_id, normalized) if normalized else None
         by_phone = tx.active_by_phone(event_id, phone) if phone and not normalized else None
@@ -907,9 +921,10 @@ class Desk:
                 if row is not None and row.event_id != event_id:
                     row = None
             else:
-                normalized = normalize_address(email or "")
+                checked = check_address(email or "")
+                normalized = checked.normalized
                 if normalized is None:
-                    raise MailbotError(f"not a valid email address: {email!r}")
+                    raise MailbotError(f"not a valid email address: {email!r} ({checked.reason})")
                 row = tx.active_row(event_id, normalized)
             if row is None or row.status == Status.CANCELLED.value:
                 return Decision(

@@ -1,17 +1,78 @@
-"""Address normalisation with email-validator (syntax only, no DNS)."""
+"""Address checks with email-validator: syntax only (no DNS, no policy on domains), a reason when refused."""
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, ValidatedEmail, validate_email
+
+
+@dataclass(frozen=True)
+class CheckedAddress:
+    """What the desk makes of one address: the key that recognises a person, the form replies are sent to,
+    or the reason it was refused."""
+
+    normalized: str | None  # NFC, domain in Unicode (U-labels), lower-cased; None when refused
+    reply_to: str  # where replies go: the domain in A-labels when the local part is ASCII (for any server)
+    reason: str = ""  # why it was refused, in email-validator's words; "" when valid
 
 
 @functools.lru_cache(maxsize=4096)  # a pass asks twice per mail (read-ahead, then the mail itself)
+def check_address(address: str) -> CheckedAddress:
+    """Check `address` for syntax only; internationalised addresses (RFC 6531, IDNA 2008) are valid."""
+    try:
+        result = _validated(address)
+    except EmailNotValidError as exc:
+        return CheckedAddress(None, address, reason=str(exc) or type(exc).__name__)
+    normalized = str(result.normalized)
+    reply_to = str(result.ascii_email) if result.ascii_email else normalized
+    return CheckedAddress(normalized.lower(), reply_to)
+
+
 def normalize_address(address: str) -> str | None:
     """The normalised, lower-cased address used to recognise one person; None when invalid."""
-    try:
-        result = validate_email(address, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError:
-        return None
-    return str(result.normalized).lower()
+    return check_address(address).normalized
+
+
+def reply_address(address: str) -> str:
+    """The form of `address` replies are written and sent to (domain in A-labels where that suffices);
+    an address that doesn't pass the check is returned as it is."""
+    return check_address(address).reply_to
+
+
+def _validated(address: str) -> ValidatedEmail:
+    """email-validator's syntax check, without its refusal of special-use domain names.
+
+    email-validator refuses `.local`, `.test`, `.invalid`, `localhost`, ... (RFC 6761) even with
+    `globally_deliverable=False`: a policy for sign-up forms, not syntax. Staff test the desk from internal
+    domains (`stadt.local`), and the desk promises a syntax check only. Such a name is checked with its
+    special-use suffix replaced by a neutral label of the same length (the length limits still apply), and
+    put back afterwards.
+    """
+    local, at, domain = address.rpartition("@")
+    suffix = _special_use_suffix(domain) if at else ""
+    if not suffix:
+        return _syntax(address)
+    neutral = "x" * len(suffix)
+    result = _syntax(f"{local}@{domain[: -len(suffix)]}{neutral}")
+    for key in ("normalized", "domain", "ascii_email", "ascii_domain"):
+        value = getattr(result, key)
+        if value:
+            setattr(result, key, value[: -len(neutral)] + suffix)
+    return result
+
+
+def _syntax(address: str) -> ValidatedEmail:
+    return validate_email(
+        address, check_deliverability=False, allow_smtputf8=True, globally_deliverable=False
+    )
+
+
+def _special_use_suffix(domain: str) -> str:
+    """The special-use name `domain` is or ends in (lower-cased), or ""."""
+    lowered = domain.lower()
+    for name in SPECIAL_USE_DOMAIN_NAMES:
+        if lowered == name or lowered.endswith("." + name):
+            return name
+    return ""

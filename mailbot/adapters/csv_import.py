@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-
+from mailbot.adapters.addresses import check_address
 from mailbot.errors import MailbotError
 
 FIELDS = ("name", "email", "phone", "received_at")
@@ -75,10 +74,9 @@ def _row(path: Path, line: int, values: dict[str, str]) -> ImportRow:
     if email is None and phone is None:
         raise bad("give an email address or a phone number")
     if email is not None:
-        try:
-            validate_email(email, check_deliverability=False)
-        except EmailNotValidError as exc:
-            raise bad(f"email {email!r} is not valid ({exc})") from None
+        reason = check_address(email).reason  # syntax only, as for mail (stadt.local, IDN are fine)
+        if reason:
+            raise bad(f"email {email!r} is not valid ({reason})")
     if phone is not None and not _PHONE.match(phone):
         raise bad(f"phone {phone!r} is not a phone number")
     received_at = None

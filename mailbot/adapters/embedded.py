@@ -31,6 +31,7 @@ class ReceivedMail:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    mail_options: tuple[str, ...] = ()  # the MAIL FROM parameters, e.g. ("SMTPUTF8", "BODY=8BITMIME")
 
     def message(self) -> EmailMessage:
         """The content parsed with the modern email policy."""
@@ -81,7 +82,9 @@ class _SinkHandler:
         if self.fail_with:
             return self.fail_with
         content = envelope.original_content or envelope.content
-        mail = ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(content))
+        mail = ReceivedMail(
+            envelope.mail_from, tuple(envelope.rcpt_tos), bytes(content), tuple(envelope.mail_options)
+        )
         with self.lock:
             self.received.append(mail)
         return "250 2.0.0 OK"
@@ -90,12 +93,12 @@ class _SinkHandler:
 class SmtpSink:
     """An aiosmtpd SMTP server on loopback that keeps every message it accepts."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, *, smtputf8: bool = True) -> None:
         self.host = host
         self.port = port or free_port(host)
         self._handler = _SinkHandler()
-        self._controller = Controller(
-            self._handler, hostname=host, port=self.port, enable_SMTPUTF8=True, ready_timeout=10
+        self._controller = Controller(  # smtputf8=False: a server without SMTPUTF8 (RFC 6531), ASCII only
+            self._handler, hostname=host, port=self.port, enable_SMTPUTF8=smtputf8, ready_timeout=10
         )
 
     def start(self) -> SmtpSink:

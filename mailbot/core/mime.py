@@ -18,6 +18,7 @@ from email import quoprimime
 from email.header import Header
 
 _MAX_LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters
+MAX_OCTETS = 998  # RFC 5322 §2.1.1: lines MUST be at most 998 octets (without CRLF)
 _MAX_WORD = 75  # RFC 2047 §2: an encoded-word is at most 75 characters
 _SPECIALS = set('()<>[]:;@\\,."')
 
@@ -56,17 +57,21 @@ class Mail:
         return None
 
     def as_bytes(self) -> bytes:
-        """The mail as sent: CRLF line ends, 7-bit clean."""
+        """The mail as sent: CRLF line ends, 7-bit clean but for an address that needs UTF-8 (RFC 6532).
+
+        Only an addr-spec with a non-ASCII local part is written in UTF-8 (such a mail needs SMTPUTF8 to go
+        out); every text is RFC 2047-encoded, so the encoding is ASCII's for every other mail.
+        """
         lines = [self._header(name, value) for name, value in self.headers]
         lines.append("MIME-Version: 1.0")
         text_part = _text_part(self.text, self.language)
         if not self.attachments:
-            return ("\r\n".join(lines) + "\r\n" + text_part).encode("ascii")
+            return ("\r\n".join(lines) + "\r\n" + text_part).encode("utf-8")
         boundary = "=_mailbot_" + hashlib.sha256(self.message_id.encode()).hexdigest()[:32]
         lines.append(f'Content-Type: multipart/mixed;\r\n boundary="{boundary}"')
         parts = [text_part, *(_attachment_part(a) for a in self.attachments)]
         body = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"
-        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode("ascii")
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode("utf-8")
 
     @staticmethod
     def _header(name: str, value: Value) -> str:
@@ -80,7 +85,12 @@ class Mail:
 def encode_words(value: str, name: str = "") -> str:
     """Unstructured text (a subject, a display name) for a header: folded, RFC 2047 where not ASCII."""
     if value.isascii():
-        return _fold_ascii(value, len(name) + 2)
+        folded = _fold_ascii(value, len(name) + 2)
+        if len(name) + 2 + len(folded) <= MAX_OCTETS or _fits(folded, len(name) + 2):
+            return folded
+        # A word too long for any line (RFC 5322 §2.1.1: at most 998 octets) can't be folded at a blank:
+        # as encoded-words it can be split anywhere (RFC 2047 §2, §5).
+        return Header(value, "utf-8", header_name=name or None).encode(linesep="\r\n")
     word = _one_word(value)
     if word is not None and len(name) + 2 + len(word) <= _MAX_LINE:
         return word
@@ -102,6 +112,12 @@ def _fold_ascii(value: str, indent: int) -> str:
         else:
             line, width = line + " " + word, width + 1 + len(word)
     return "\r\n".join([*lines, line])
+
+
+def _fits(folded: str, indent: int) -> bool:
+    """Whether each line of a folded value is at most 998 octets (the first after `indent` characters)."""
+    lines = folded.split("\r\n")
+    return indent + len(lines[0]) <= MAX_OCTETS and all(len(line) <= MAX_OCTETS for line in lines[1:])
 
 
 def _one_word(text: str) -> str | None:

@@ -10,11 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from email.utils import format_datetime, parseaddr
 
-from mailbot.core.mime import Mail, Value
+from mailbot.core.mime import MAX_OCTETS, Mail, Value
 from mailbot.core.model import Address, Decision, Event, ReplyStatus, Status
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|antw|sv|vs)\s*:", re.IGNORECASE)
 _MAX_REFERENCES = 10
+# A sender's subject or name is echoed in the reply's header up to this many characters (then "…"): folding
+# keeps every line short whatever the length, but MTAs cap a header's total size (Postfix: 100 KB, then cut).
+MAX_ECHOED = 1000
+# A msg-id can't be folded or encoded (RFC 5322 §3.6.4): one that can't fit a line is left out of the reply.
+_MAX_MSG_ID = MAX_OCTETS - len("In-Reply-To: ")
 
 _WEEKDAYS = {
     "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
@@ -70,8 +75,8 @@ def template_name(decision: Decision) -> str:
 
 
 def reply_subject(original: str, fallback: str) -> str:
-    """``Re: <original subject>``, without stacking a second prefix (Re:, AW:, ...)."""
-    subject = " ".join(original.split()) or fallback
+    """``Re: <original subject>``, without stacking a second prefix (Re:, AW:, ...); cut after MAX_ECHOED."""
+    subject = _cut(" ".join(original.split())) or fallback
     if _REPLY_PREFIX.match(subject):
         return subject
     return f"Re: {subject}"
@@ -129,6 +134,19 @@ def _one_line(text: str) -> str:
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else " " for ch in text)
     return " ".join(text.replace("=?", "= ?").split())
+
+
+def _cut(text: str) -> str:
+    """`text` with at most MAX_ECHOED characters, "…" marking a cut."""
+    return text if len(text) <= MAX_ECHOED else text[: MAX_ECHOED - 1].rstrip() + "…"
+
+
+def _threading_ids(ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The msg-ids that can go into In-Reply-To and References as they are: ASCII, without blanks (after
+    `_one_line`), short enough for a line. Any other can't be folded or encoded, and is left out."""
+    return tuple(
+        one for one in map(_one_line, ids) if one.isascii() and " " not in one and len(one) <= _MAX_MSG_ID
+    )
 
 
 def access_block(event: Event, language: str, *, include: bool) -> str:
@@ -203,7 +221,7 @@ def build_reply(
     address = _one_line(recipient.address)
     headers: list[tuple[str, Value]] = [
         ("From", _mailbox(settings.sender)),
-        ("To", (_one_line(recipient.name), address)),
+        ("To", (_cut(_one_line(recipient.name)), address)),
         (
             "Subject",
             _one_line(subject) if subject else reply_subject(_one_line(original_subject), event.title),
@@ -211,11 +229,12 @@ def build_reply(
         ("Date", _date(now)),
         ("Message-ID", message_id),
     ]
-    if original_message_id:
-        refs = (*original_references, original_message_id)[-_MAX_REFERENCES:]
+    in_reply_to = _threading_ids((original_message_id,)) if original_message_id else ()
+    if original_message_id and in_reply_to:
+        refs = _threading_ids((*original_references, original_message_id))[-_MAX_REFERENCES:]
         headers += [
-            ("In-Reply-To", _one_line(original_message_id)),
-            ("References", _one_line(" ".join(refs))),
+            ("In-Reply-To", in_reply_to[0]),
+            ("References", " ".join(refs)),
         ]
     headers += [
         ("Auto-Submitted", "auto-replied"),

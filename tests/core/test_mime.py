@@ -134,3 +134,45 @@ def test_a_long_ascii_value_is_folded_at_blanks_and_unfolds_to_itself(words: lis
         width = len(line.rstrip()) + (len("References: ") if number == 0 else 0)
         assert width <= 78 or " " not in line.strip()
         assert number == 0 or line.strip()
+
+
+def header_lines(data: bytes) -> list[bytes]:
+    """The physical lines of a single-part mail's header block."""
+    return data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+@settings(max_examples=100)
+@given(
+    value=st.text(alphabet=st.sampled_from("xä =?<>@."), min_size=900, max_size=3000),
+    name=st.sampled_from(["Subject", "X-Long-Header-Name-For-Testing", "References"]),
+)
+def test_every_header_line_stays_within_998_octets(value: str, name: str) -> None:
+    """Whatever the text (long words without blanks too), no header line exceeds 998 octets (RFC 5322
+    §2.1.1), and the value decodes back to itself (blanks collapsed)."""
+    written = Mail("hans@example.org", "<m1@example.org>", [(name, value)], "x\n").as_bytes()
+    assert max(len(line) for line in header_lines(written)) <= 998
+    assert decode_header_value(f"{name}: {encode_words(value, name)}".split(": ", 1)[1]) == " ".join(
+        value.split()
+    )
+
+
+def test_a_50000_character_word_is_split_into_encoded_words() -> None:
+    """A 50,000-character subject without a blank can't be folded at one: encoded-words (RFC 2047) split it,
+    within 78 characters a line, and it reads back unchanged."""
+    message = Mail("h@example.org", "<m1@example.org>", [("Subject", "x" * 50_000)], "x\n")
+    assert max(len(line) for line in header_lines(message.as_bytes())) <= 78
+    assert str(parsed(message)["Subject"]) == "x" * 50_000
+
+
+def test_an_address_with_a_utf8_local_part_is_written_in_utf8() -> None:
+    """A non-ASCII local part is written as UTF-8 (RFC 6532); the name is still RFC 2047-encoded; a mail
+    with ASCII addresses stays 7-bit."""
+    message = Mail("jörg@bürger.de", "<m1@example.org>", [("To", ("Jörg", "jörg@bürger.de"))], "x\n")
+    data = message.as_bytes()
+    assert "To: =?utf-8?b?SsO2cmc=?= <jörg@bürger.de>".encode() in data
+    read = email.message_from_string(data.decode("utf-8"), policy=email.policy.SMTPUTF8)
+    assert (read["To"].addresses[0].display_name, read["To"].addresses[0].addr_spec) == (
+        "Jörg",
+        "jörg@bürger.de",
+    )
+    assert mail("ä\n", name="Jörg").as_bytes().isascii()

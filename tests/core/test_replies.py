@@ -338,3 +338,41 @@ def test_long_non_ascii_subject_survives_the_wire() -> None:
     subject = "Anmeldung „Digitalisierung“ 08.10. für Frau Müller-Lüdenscheidt " * 6
     msg = on_the_wire(reply(subject=subject))
     assert str(msg["Subject"]) == "Re: " + " ".join(subject.split())
+
+
+def test_a_huge_subject_is_cut_and_folded() -> None:
+    """A 50,000-character subject comes back cut after 1,000 characters ("…"), in lines of at most 998."""
+    msg = reply(subject="Digitalisierung " + "x" * 50_000)
+    data = msg.as_bytes()
+    assert max(len(line) for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")) <= 998
+    subject = str(on_the_wire(msg)["Subject"])
+    assert subject == "Re: Digitalisierung " + "x" * (1000 - len("Digitalisierung ") - 1) + "…"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param("<" + "a" * 50_000 + "@example.org>", id="too-long-for-a-line"),
+        pytest.param("<jörg@bürger.de>", id="non-ascii"),
+        pytest.param("<=?utf-8?q?x?=@example.org>", id="encoded-word"),
+    ],
+)
+def test_a_message_id_that_cannot_go_on_a_line_as_it_is_is_left_out(bad: str) -> None:
+    """A msg-id can't be folded or encoded (RFC 5322 §3.6.4): as the original's Message-ID the reply has
+    no In-Reply-To/References; among the references it alone is dropped."""
+    msg = on_the_wire(reply(message_id=bad))
+    assert msg["In-Reply-To"] is None
+    assert msg["References"] is None
+    msg = on_the_wire(reply(references=("<r1@x.example>", bad)))
+    assert msg["References"].split() == ["<r1@x.example>", "<CAF4711@mail.example.org>"]
+    long_ok = "<" + "b" * 900 + "@example.org>"
+    msg = on_the_wire(reply(message_id=long_ok))
+    assert msg["In-Reply-To"] == long_ok
+
+
+def test_a_huge_display_name_is_cut_in_the_header() -> None:
+    """A 50,000-character sender name is cut to 1,000 characters in the To header."""
+    name = "Hans " + "y" * 50_000
+    ((written, address),) = recipients(reply(recipient=Address(name, "hans@example.org")))
+    assert address == "hans@example.org"
+    assert written == name[:999] + "…"
