@@ -269,7 +269,11 @@ class Watchdog:
 
 def check_health(db: Database, config: Config, now: datetime) -> Health:
     """Healthy unless the last successful poll is older than 3 poll intervals (or never was), or the
-    last `[bot] alert_after_failures` passes all failed."""
+    last `[bot] alert_after_failures` passes all failed. Read only: an empty database is not created here."""
+    if not db.has_schema():
+        return Health(
+            False, "unhealthy: no successful poll yet (the database is empty: `mailbot run` creates it)"
+        )
     with db.transaction() as tx:
         last_poll = tx.get_state(LAST_POLL)
         failures = int(tx.get_state(FAILURES) or 0)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -462,6 +463,10 @@ class Database:
         from mailbot.adapters import migrate  # noqa: PLC0415 (alembic is only needed here)
 
         migrate.upgrade(self.engine)
+
+    def has_schema(self) -> bool:
+        """Whether any command has created the schema yet (a server that can't be reached raises)."""
+        return inspect(self.engine).has_table("alembic_version")
 
     def _schema_revision(self) -> str | None:
         """The revision the database's schema is at (None: no schema yet, or not one Alembic wrote)."""
