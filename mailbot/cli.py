@@ -114,7 +114,7 @@ def run(ctx: click.Context, once: bool) -> None:
             sender = None
         desk.background = sender
         gc.freeze()  # what is loaded and wired now lives as long as the process: the cyclic GC skips it
-        _run(config, Watchdog(desk), stop, once=once)
+        _run(config, Watchdog(desk, once=once), stop, once=once)
     finally:
         if prepared is not None:
             prepared.close()

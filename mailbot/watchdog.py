@@ -120,8 +120,9 @@ class Watchdog:
     again, also in passes that had no reply due (the outbox waits out its own backoff meanwhile).
     """
 
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, *, once: bool = False) -> None:
         self.desk = desk
+        self.once = once  # `run --once`: started by a schedule of its own, not every poll_interval
         self.config = desk.config
         self.tz = ZoneInfo(desk.config.bot.timezone)
         self.texts = _TEXTS.get(desk.config.bot.language, _TEXTS["de"])
@@ -196,9 +197,21 @@ class Watchdog:
         return result
 
     def _alarming(self, failures: int, last_poll: str | None, since: str | None, now: datetime) -> bool:
-        """N failed passes in a row, or no successful poll for STALE_FACTOR poll intervals."""
+        """Whether the admins must hear of this outage now.
+
+        - `run --once` on a desk that never had a successful poll: never (a first try of a configuration; its
+          one error line is the answer, and nobody else needs a mail about it);
+        - `[bot] alert_after_failures` failed passes in a row: yes;
+        - `run --once` otherwise: no (its last poll is as old as the schedule that starts it, not stale);
+        - `run`: also when no poll has succeeded for STALE_FACTOR poll intervals (failed passes back off, or
+          the bot was not running at all), however few passes failed.
+        """
+        if self.once and last_poll is None:
+            return False
         if failures >= self.config.bot.alert_after_failures:
             return True
+        if self.once:
+            return False
         reference = last_poll or since
         limit = timedelta(seconds=STALE_FACTOR * self.config.bot.poll_interval)
         return reference is not None and now - datetime.fromisoformat(reference) > limit

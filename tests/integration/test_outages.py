@@ -419,6 +419,40 @@ def test_a_stale_last_poll_alerts_before_n_failures_and_makes_health_fail(server
     )
 
 
+def test_run_once_alerts_after_alert_after_failures_in_a_row_not_at_the_first(servers: Servers) -> None:
+    """`run --once` by cron: an old last poll is no outage; the alert comes at the 5th failure in a row."""
+    proxy = servers.imap_proxy()
+    path = servers.config(imap=proxy, poll_interval=60, admin_addresses=[ADMIN])
+    assert invoke(path, "run", "--once")[0] == 0
+    db = Database(servers.sqlite)
+    with db.transaction() as tx:  # the last run of the schedule was an hour ago: 60 x poll_interval
+        tx.set_state(LAST_POLL, (datetime.now(UTC) - timedelta(hours=1)).isoformat())
+    db.dispose()
+    proxy.refuse()
+    for _ in range(4):
+        code, _, err = invoke(path, "run", "--once")
+        assert code == 1
+        assert "Connection refused" in err
+    assert alerts(servers.sink) == []  # as documented: alert_after_failures = 5
+    assert invoke(path, "run", "--once")[0] == 1
+    assert alerts(servers.sink) == ["mailbot: Störung / not working"]
+    assert "(fehlgeschlagene Durchläufe in Folge: 5)" in servers.sink.messages[0].message().get_content()
+
+
+def test_run_once_that_never_succeeded_never_alerts(servers: Servers) -> None:
+    """A fresh desk whose `run --once` keeps failing (a first try of the config) mails no admin at all."""
+    proxy = servers.imap_proxy()
+    path = servers.config(imap=proxy, poll_interval=1, alert_after_failures=2, admin_addresses=[ADMIN])
+    proxy.refuse()
+    for _ in range(4):
+        assert invoke(path, "run", "--once")[0] == 1
+        time.sleep(1.1)  # 4 runs outlast 3 x poll_interval: the staleness rule must not count either
+    assert servers.sink.messages == []
+    code, _, err = invoke(path, "health")
+    assert code == 1
+    assert err.startswith("mailbot: unhealthy: no successful poll yet; 4 failed passes in a row")
+
+
 @pytest.mark.usefixtures("health_command")
 def test_health_exits_0_when_healthy_and_1_with_the_reason(servers: Servers) -> None:
     """`mailbot health`: 1 before the first poll, 0 after a pass, 1 once that is older than 3 intervals."""
