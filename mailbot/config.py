@@ -138,7 +138,9 @@ class BotSettings:
     language: Language = "de"  # of the reply texts
     max_message_bytes: int = 10 * 1024 * 1024  # larger mails are not parsed but left for staff
     max_replies_per_address_per_day: int = 5  # then one last notice, then silence (no backscatter storms)
-    max_replies_per_hour: int = 1000  # past it sending pauses and the admins get one alert
+    max_replies_per_hour: int = 10000  # all replies; past it sending pauses and the admins get one alert
+    max_repeat_replies_per_hour: int = 100  # a storm: most replies to addresses answered in the hour; 0 = off
+    max_replies_per_domain_per_hour: int = 500  # a storm: most replies to one domain (one source); 0 = off
     admin_addresses: tuple[str, ...] = ()  # who gets alert mails
     require_authenticated_sender: bool = False  # reply only to DMARC/SPF-aligned senders; hold the rest
     fold_subaddress: bool = True  # anna+1@x and anna+2@x are one person for duplicates (RFC 5233 +tag)
@@ -282,6 +284,13 @@ def _count(value: object) -> int:
     number = _integer(value)
     if number < 1:
         raise _Invalid("must be at least 1")
+    return number
+
+
+def _limit(value: object) -> int:
+    number = _integer(value)
+    if number < 0:
+        raise _Invalid("must be 0 (off) or more")
     return number
 
 
@@ -530,7 +539,9 @@ _BOT: Final[Mapping[str, _Key]] = {
     "language": _Key(_one_of("de", "en"), default="de"),
     "max_message_bytes": _Key(_count, default=10 * 1024 * 1024),
     "max_replies_per_address_per_day": _Key(_count, default=5),
-    "max_replies_per_hour": _Key(_count, default=1000),
+    "max_replies_per_hour": _Key(_count, default=10000),
+    "max_repeat_replies_per_hour": _Key(_limit, default=100),
+    "max_replies_per_domain_per_hour": _Key(_limit, default=500),
     "admin_addresses": _Key(_addresses, default=()),
     "require_authenticated_sender": _Key(_flag, default=False),
     "authserv_id": _Key(_authserv_id, default=""),

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from mailbot.adapters.console import render_table
 from mailbot.adapters.db import Database
 from mailbot.config import Config
-from mailbot.service import LAST_POLL, PAUSED_SINCE
+from mailbot.service import LAST_POLL, PAUSE_REASON, PAUSED_SINCE
 
 
 def status_text(db: Database, config: Config, *, color: bool | None = None) -> str:
@@ -19,6 +19,7 @@ def status_text(db: Database, config: Config, *, color: bool | None = None) -> s
         summaries = {s.event_id: s for s in tx.summaries()}
         last_poll = tx.get_state(LAST_POLL)
         paused = tx.get_state(PAUSED_SINCE)
+        pause_reason = tx.get_state(PAUSE_REASON)
         ledger = tx.ledger_counts()
     rows: list[list[str | int]] = []
     warnings = []
@@ -64,9 +65,9 @@ def status_text(db: Database, config: Config, *, color: bool | None = None) -> s
     when = _local(last_poll, tz) if last_poll else "never"
     out.append(f"last successful poll: {when}")
     if paused:
+        reason = pause_reason or f"[bot] max_replies_per_hour ({config.bot.max_replies_per_hour}) reached"
         out.append(
-            f"SENDING PAUSED since {_local(paused, tz)}: [bot] max_replies_per_hour "
-            f"({config.bot.max_replies_per_hour}) reached; replies wait and resume by themselves"
+            f"SENDING PAUSED since {_local(paused, tz)}: {reason}; replies wait and resume by themselves"
         )
     if ledger:
         out.append("messages in the ledger: " + ", ".join(f"{k} {v}" for k, v in sorted(ledger.items())))

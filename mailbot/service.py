@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters.addresses import check_address, normalize_address, reply_address
-from mailbot.adapters.db import BufferedWriteError, Database, DuplicateMessageError, Tx
+from mailbot.adapters.db import BufferedWriteError, ClaimedReply, Database, DuplicateMessageError, Tx
 from mailbot.adapters.journal import SentJournal
 from mailbot.config import Config
-from mailbot.core import authentication, booking, bounce, chain, ics, replies
+from mailbot.core import authentication, booking, bounce, chain, ics, replies, storm
 from mailbot.core.identity import content_hash
 from mailbot.core.model import (
     Address,
@@ -59,6 +59,7 @@ OUTBOX_BATCH = 500
 FIRST_SEND_BATCH = 20  # replies claimed while the server's pace is unknown (see Desk._batch_size)
 LAST_POLL = "last_successful_poll"
 PAUSED_SINCE = "sending_paused_since"
+PAUSE_REASON = "sending_paused_reason"  # the breaker's reason, for `status`
 # A bounce naming none of our Message-IDs matches a reply to a failed recipient only if sent this recently.
 BOUNCE_MATCH_WINDOW = timedelta(days=3)
 REPLY_LIMIT_WINDOW = timedelta(days=1)  # max_replies_per_address_per_day counts the replies of this window
@@ -128,7 +129,7 @@ class FlushReport:
     failed: int = 0
     deferred: int = 0
     error: str = ""
-    paused: bool = False  # the hourly reply limit is reached
+    paused: bool = False  # a breaker holds sending: the hourly reply limit, or a storm (core/storm.py)
 
     @property
     def stopped(self) -> bool:
@@ -1047,27 +1048,31 @@ class Desk:
         while not self.stop.is_set():
             batch = self._batch_size(pace)
             now = self.clock()
+            held = ""  # why sending pauses now ('' when it does not)
             with self._journal_folded() as entries, self.db.transaction() as tx:
                 tx.mark_sent(entries)  # the last batch's replies, before they count against the hourly limit
                 sent_last_hour = tx.sent_since(now - timedelta(hours=1))
                 allowed = per_hour - sent_last_hour
+                rows = []
                 if allowed <= 0:
-                    pending = tx.pending_replies()
-                    rows = []
+                    held = f"[bot] max_replies_per_hour ({per_hour}) reached"
                 else:
-                    if tx.get_state(PAUSED_SINCE):
-                        tx.clear_state(PAUSED_SINCE)
-                        log.info("sending resumed")
                     lease_until = now + SEND_LEASE
                     rows = tx.claim_due_outbox(now, min(batch, allowed), lease_until)
+                    rows, held = self._storm_check(tx, now, rows, sent_last_hour)
+                    if not held and tx.get_state(PAUSED_SINCE):
+                        tx.clear_state(PAUSED_SINCE)
+                        tx.clear_state(PAUSE_REASON)
+                        log.info("sending resumed")
                     if leader and rows:
                         claim = {"lease_until": lease_until.isoformat(), "ids": [r.id for r in rows]}
                         tx.set_state(LEADER_CLAIM, json.dumps(claim))
+                pending = tx.pending_replies() if held else 0
                 mails = [OutgoingMail(r.id, r.envelope_from, r.recipient, r.data) for r in rows]
-            if allowed <= 0:
+            if held:
                 report.paused = True
                 if pending:
-                    self._pause(now, sent_last_hour, pending)
+                    self._pause(now, held, sent_last_hour, pending)
                 break
             if not mails:
                 break
@@ -1078,6 +1083,28 @@ class Desk:
             self._seconds_per_mail = (time.monotonic() - started) / len(mails)
             if len(mails) < batch:
                 break
+
+    def _storm_check(
+        self, tx: Tx, now: datetime, rows: list[ClaimedReply], sent_last_hour: int
+    ) -> tuple[list[ClaimedReply], str]:
+        """The claimed replies that may go before the last hour looks like a storm (core/storm.py), and why
+        the rest (given back, due again) may not: '' when all may go. A rush of distinct people all goes."""
+        bot = self.config.bot
+        limits = storm.StormLimits(
+            repeats=bot.max_repeat_replies_per_hour, per_domain=bot.max_replies_per_domain_per_hour
+        )
+        if not rows or limits.cannot_trip(sent_last_hour + len(rows)):
+            return rows, ""
+        recipients = tx.recipients_of([r.id for r in rows])
+        verdict = storm.allowance(
+            tx.recipients_sent_since(now - timedelta(hours=1)),
+            [recipients.get(r.id, r.recipient.lower()) for r in rows],
+            limits,
+        )
+        if verdict.allowed < len(rows):
+            tx.release([r.id for r in rows[verdict.allowed :]], now)
+            rows = rows[: verdict.allowed]
+        return rows, verdict.reason if not rows else ""
 
     def _batch_size(self, pace: float) -> int:
         """How many replies to claim: as many as go out well within the lease (half of it) at the rate seen
@@ -1150,20 +1177,16 @@ class Desk:
             return False
         return True
 
-    def _pause(self, now: datetime, sent: int, pending: int) -> None:
-        """Remember the pause; the first time, tell the admins by mail (outside the limit, once)."""
+    def _pause(self, now: datetime, reason: str, sent: int, pending: int) -> None:
+        """Remember the pause and why; the first time, tell the admins by mail (outside the limit, once)."""
         with self.db.transaction() as tx:
             if tx.get_state(PAUSED_SINCE):
                 return
             tx.set_state(PAUSED_SINCE, now.isoformat())
-        log.warning(
-            "sending paused: %s replies in the last hour (limit %s), %s waiting",
-            sent,
-            self.config.bot.max_replies_per_hour,
-            pending,
-        )
+            tx.set_state(PAUSE_REASON, reason)
+        log.warning("sending paused: %s; %s waiting", reason, pending)
         body = string.Template(self.reply_settings.templates["alert-paused"]).safe_substitute(
-            sent=sent, limit=self.config.bot.max_replies_per_hour, pending=pending
+            reason=reason, sent=sent, limit=self.config.bot.max_replies_per_hour, pending=pending
         )
         alerts = []
         for number, admin in enumerate(self.config.bot.admin_addresses):

@@ -1163,6 +1163,22 @@ class Tx:
         """How many replies the SMTP server accepted since then (for the hourly limit)."""
         return int(self.session.scalar(select(func.count()).where(OutboxRow.sent_at >= since)) or 0)
 
+    def recipients_sent_since(self, since: datetime) -> list[str]:
+        """The normalised recipient of each reply the SMTP server accepted since then (the storm check)."""
+        found = self.session.execute(
+            select(OutboxRow.recipient_normalized, OutboxRow.recipient).where(OutboxRow.sent_at >= since)
+        )
+        return [normalized or recipient.lower() for normalized, recipient in found]
+
+    def recipients_of(self, outbox_ids: Sequence[int]) -> dict[int, str]:
+        """The normalised recipient of each of these replies, by id."""
+        found = self.session.execute(
+            select(OutboxRow.id, OutboxRow.recipient_normalized, OutboxRow.recipient).where(
+                OutboxRow.id.in_(list(outbox_ids))
+            )
+        )
+        return {id_: normalized or recipient.lower() for id_, normalized, recipient in found}
+
     def pending_replies(self) -> int:
         """Replies waiting to be sent."""
         return int(
