@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "EnvironmentFault",
     "MailbotError",
     "MailboxUnavailableError",
     "PermanentDeliveryError",
@@ -42,3 +43,8 @@ class PermanentDeliveryError(MailbotError):
 
 class MailboxUnavailableError(MailbotError):
     """The IMAP server cannot be reached or refused the login."""
+
+
+class EnvironmentFault(MailbotError):
+    """The database, disk, network or memory failed while mail was decided: no verdict on any mail; the pass
+    ends, its batch is rolled back, and the next pass decides the same mails again in their arrival order."""

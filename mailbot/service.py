@@ -35,7 +35,8 @@ from mailbot.core.model import (
     Status,
 )
 from mailbot.core.parse import MessageParseError, parse_message
-from mailbot.errors import MailbotError, TemporaryDeliveryError
+from mailbot.errors import EnvironmentFault, MailbotError, TemporaryDeliveryError
+from mailbot.faults import environment_fault
 from mailbot.ports import (
     Clock,
     DeliveryResult,
@@ -344,6 +345,11 @@ class Desk:
         try:
             decided = decide(buffered=True)
         except BufferedWriteError as exc:
+            if (fault := environment_fault(exc)) is not None:
+                where = f"the batch from mail uid {batch[0].uid} on"
+                raise EnvironmentFault(
+                    f"{fault}: {where} is not decided, the next pass tries it again"
+                ) from exc
             # Another process recorded something first (a constraint failed when the batch's rows were
             # written): the batch's transaction is void. Decide it again, each mail's rows written at once,
             # so the mail concerned meets the constraint inside its own savepoint.
@@ -417,7 +423,12 @@ class Desk:
     def _process_safely(
         self, tx: Tx, arrival: Arrival, raw: bytes | None, read: _ReadAhead
     ) -> Outcome | None:
-        """The per-message boundary: any failure rolls back and quarantines this one message only."""
+        """The per-message boundary: a failure of the mail's own rolls back and quarantines this one message.
+
+        A failure of the environment (database, disk, network, memory: see faults.py) is no verdict on the
+        mail: it ends the pass, the batch's transaction rolls back, and the next pass takes the same mails in
+        the same order (DESIGN invariant 7).
+        """
         parsed: list[InboundMessage] = []  # filled by _process once parsed, so quarantine keeps its identity
         try:
             with tx.savepoint():
@@ -426,7 +437,11 @@ class Desk:
             return None  # another process recorded it first
         except BufferedWriteError:
             raise  # the batch's transaction is void, not this message (see _process_batch)
-        except Exception as exc:  # noqa: BLE001 (the loop must never die on one message: DESIGN 9)
+        except Exception as exc:  # the loop must never die on one message (DESIGN 9)
+            if (fault := environment_fault(exc)) is not None:
+                raise EnvironmentFault(
+                    f"{fault}: mail uid {arrival.uid} is not decided, the next pass tries it again"
+                ) from exc
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
             log.warning("uid %s quarantined: %s", arrival.uid, reason)
             try:
