@@ -54,8 +54,18 @@ def _flush(desk: Desk, quiet: bool = False) -> None:
 @click.option("--name", required=True, help="The person's name.")
 @click.option("--email", help="Their address: they get the usual reply mail.")
 @click.option("--phone", help="Their phone number.")
-@click.option("--received-at", help="When the call came in (ISO 8601 with offset; default: now).")
+@click.option(
+    "--received-at",
+    help="When the call came in (ISO 8601 with offset; default: now). Not in the future, and not before "
+    "the event's last registration.",
+)
 @click.option("--admin", "as_admin", is_flag=True, help="Record the channel as 'admin' instead of 'phone'.")
+@click.option(
+    "--notify/--no-notify",
+    default=None,
+    help="Mail the person (--notify: also a duplicate notice stating the registration they hold) or not. "
+    "Default: a new registration is mailed, a duplicate is not.",
+)
 @click.pass_context
 def add(
     ctx: click.Context,
@@ -66,6 +76,7 @@ def add(
     phone: str | None,
     received_at: str | None,
     as_admin: bool,
+    notify: bool | None,
 ) -> None:
     """Record a registration from the hotline (channel phone) in arrival order."""
     event_id = _event_id(ctx, event_id)
@@ -76,7 +87,7 @@ def add(
     def act() -> None:
         desk = _desk(ctx)
         channel = Channel.ADMIN if as_admin else Channel.PHONE
-        decision, reg_id = desk.admin_register(
+        done = desk.admin_register(
             event_id,
             name=name,
             email=email,
@@ -84,7 +95,10 @@ def add(
             received_at=when,
             channel=channel,
             actor=f"{channel.value} (mailbot add)",
+            notify=notify,
+            check_arrival=True,
         )
+        decision = done.decision
         place = (
             f"seat {decision.seat}"
             if decision.seat
@@ -92,13 +106,37 @@ def add(
             if decision.waitlist_position
             else ""
         )
-        click.echo(
-            f"{decision.reply.value}: {name} (registration #{reg_id}, position {decision.position}"
-            + (f", {place})" if place else ")")
-        )
+        if decision.reply is ReplyStatus.DUPLICATE:
+            held = ", ".join(p for p in (str(decision.status), f"position {decision.position}", place) if p)
+            click.echo(
+                f"duplicate: already registered for {event_id} as #{done.registration_id} "
+                f"({done.name}, {held}); nothing new recorded"
+            )
+        else:
+            click.echo(
+                f"{decision.reply.value}: {name} (registration #{done.registration_id}, "
+                f"position {decision.position}" + (f", {place})" if place else ")")
+            )
+        if done.warning:
+            click.echo(f"mailbot: warning: {done.warning}", err=True)
+        click.echo(_mail_line(done.mailed, decision.reply, email=email, notify=notify))
         _flush(desk)
 
     _guard(act)
+
+
+def _mail_line(mailed: bool, reply: ReplyStatus, *, email: str | None, notify: bool | None) -> str:
+    """Say whether the person gets a mail, and why not."""
+    if mailed:
+        what = (
+            "a duplicate notice stating their registration" if reply is ReplyStatus.DUPLICATE else "the reply"
+        )
+        return f"mail: {what} ('{reply.value}') goes to the given address"
+    if not email:
+        return "no mail: no address given"
+    if notify is False:
+        return "no mail: --no-notify"
+    return "no mail: already registered (--notify sends a duplicate notice stating their registration)"
 
 
 @click.command()
@@ -189,7 +227,7 @@ def import_(ctx: click.Context, event_id: str, file: Path) -> None:
 
         with desk.db.transaction() as tx:
             for row in progress(rows, len(rows), "importing"):
-                decision, _ = desk.admin_register(
+                decision = desk.admin_register(
                     event_id,
                     name=row.name,
                     email=row.email,
@@ -198,7 +236,7 @@ def import_(ctx: click.Context, event_id: str, file: Path) -> None:
                     channel=Channel.ADMIN,
                     actor=f"import {file.name} line {row.line}",
                     tx=tx,
-                )
+                ).decision
                 counts[decision.reply.value] = counts.get(decision.reply.value, 0) + 1
         click.echo(
             f"imported {len(rows)} row(s): " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))

@@ -19,7 +19,7 @@ from mailbot.adapters.addresses import check_address, normalize_address, reply_a
 from mailbot.adapters.db import BufferedWriteError, ClaimedReply, Database, DuplicateMessageError, Tx
 from mailbot.adapters.journal import SentJournal
 from mailbot.config import Config
-from mailbot.core import authentication, booking, bounce, chain, ics, replies, storm
+from mailbot.core import authentication, booking, bounce, chain, entry, ics, replies, storm
 from mailbot.core.identity import content_hash
 from mailbot.core.model import (
     Address,
@@ -144,6 +144,17 @@ class FlushReport:
         self.deferred += other.deferred
         self.error = self.error or other.error
         self.paused = self.paused or other.paused
+
+
+@dataclass(frozen=True)
+class AdminRegistration:
+    """What `admin_register` did: the decision, the registration (new, or the one already held), the mail."""
+
+    decision: Decision
+    registration_id: int | None  # None: a duplicate found by phone or address always names its registration
+    name: str  # the registration's name (a duplicate: the name it was recorded with)
+    mailed: bool = False  # a mail to the person was queued
+    warning: str = ""  # recorded, but staff should know (e.g. after the event's start)
 
 
 class BackgroundSender(Protocol):
@@ -854,11 +865,16 @@ class Desk:
         channel: Channel,
         actor: str,
         tx: Tx | None = None,
-    ) -> tuple[Decision, int | None]:
+        notify: bool | None = True,
+        check_arrival: bool = False,
+    ) -> AdminRegistration:
         """Record a registration from the hotline or an admin in arrival order; mail the person if we can.
 
         The window doesn't apply (staff decide). An email address or phone number that already holds an
-        active registration gets no second one (the decision says duplicate).
+        active registration gets no second one (the decision says duplicate, with the registration it holds).
+        `notify`: True mails the person (also a duplicate notice), False never, None only a new registration.
+        `check_arrival` (`mailbot add`): refuse a back-dated or future `received_at`, warn after the start
+        (core/entry.py); a refusal raises MailbotError and records nothing.
         """
         if tx is None:
             with self.db.transaction() as own:
@@ -871,6 +887,8 @@ class Desk:
                     channel=channel,
                     actor=actor,
                     tx=own,
+                    notify=notify,
+                    check_arrival=check_arrival,
                 )
         event = self.events[event_id]
         now = self.clock()
@@ -879,17 +897,18 @@ class Desk:
         if checked is not None and normalized is None:
             raise MailbotError(f"not a valid email address: {email!r} ({checked.reason})")
         tx.lock_event(event_id)
-        existing = tx.existing(event_id, normalized) if normalized else None
-        by_phone = tx.active_by_phone(event_id, phone) if phone and not normalized else None
-        if by_phone is not None:
-            return Decision(
-                reply=ReplyStatus.DUPLICATE,
-                status=Status(by_phone.status),
-                new_registration=False,
-                position=by_phone.position,
-            ), by_phone.id
+        if normalized:
+            held = tx.active_row(event_id, normalized)
+        else:
+            held = tx.active_by_phone(event_id, phone) if phone else None
+        arrival = entry.Received(received_at or now)
+        if held is None and check_arrival:
+            arrival = entry.received(event, received_at, now=now, last=tx.last_received(event_id), tz=self.tz)
+            if arrival.refusal:
+                raise MailbotError(f"add: {arrival.refusal}")
+        existing = tx.existing_of(held) if held is not None else None
         decision = booking.decide(event, tx.counts(event_id), existing)
-        registration_id = None
+        registration_id = held.id if held is not None else None
         if decision.new_registration:
             assert decision.status is not None
             registration_id = tx.add_registration(
@@ -900,14 +919,16 @@ class Desk:
                 email=email,
                 email_normalized=normalized,
                 channel=channel.value,
-                received_at=received_at or now,
+                received_at=arrival.at,
                 ledger_id=None,
                 message_id=None,
                 now=now,
                 actor=actor,
                 phone=phone,
             )
-        if email:
+        mailed = bool(email) and (notify if notify is not None else decision.new_registration)
+        if mailed:
+            assert email is not None
             self._compose(
                 tx,
                 event=event,
@@ -919,7 +940,9 @@ class Desk:
                 normalized=normalized,
                 subject=self._subject(event, decision),
             )
-        return decision, registration_id
+        return AdminRegistration(
+            decision, registration_id, held.name if held else name, mailed=mailed, warning=arrival.warning
+        )
 
     def admin_cancel(
         self, event_id: str, *, email: str | None, registration_id: int | None, quiet: bool, actor: str

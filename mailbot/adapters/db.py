@@ -723,8 +723,11 @@ class Tx:
         if (event_id, self.person(email_normalized)) in self._unregistered:
             return None
         row = self.active_row(event_id, email_normalized)
-        if row is None:
-            return None
+        return None if row is None else self.existing_of(row)
+
+    def existing_of(self, row: RegistrationRow) -> Existing:
+        """A registration row as the booking sees it: status, position, current seat or waitlist place."""
+        event_id = row.event_id
         ahead = int(
             self.session.scalar(
                 select(func.count()).where(
@@ -860,6 +863,15 @@ class Tx:
     def active_by_phone(self, event_id: str, phone: str) -> RegistrationRow | None:
         """The active registration with this phone number (phone registrations without email)."""
         return self._active(event_id, RegistrationRow.phone == phone)
+
+    def last_received(self, event_id: str) -> datetime | None:
+        """When the event's latest registration (of any status) was received; None without any."""
+        found = self.session.scalar(
+            select(func.max(RegistrationRow.received_at)).where(RegistrationRow.event_id == event_id)
+        )
+        if found is None:
+            return None
+        return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
     def history(
         self, event_id: str, email_normalized: str | None = None

@@ -142,3 +142,88 @@ def test_send_access_dry_run_lists_confirmed_only(future_config: Path) -> None:
     code, out, _ = invoke(future_config, "send-access", "digitalisierung-2020", "--dry-run")
     assert code == 0
     assert out.split() == ["anna@example.org", "bernd@example.org", "carla@example.org"]
+
+
+ADD = ("add", "digitalisierung-2020")
+
+
+def test_add_of_a_registered_address_names_the_registration_and_mails_only_when_asked(
+    future_config: Path, smtp_sink: SmtpSink
+) -> None:
+    """A duplicate names the registration held (never #None) and sends no mail; --notify sends the
+    duplicate notice; --no-notify keeps a new registration's reply back."""
+    code, out, err = invoke(future_config, *ADD, "--name", "Anna A", "--email", "anna@example.org")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "confirmed: Anna A (registration #1, position 1, seat 1)",
+        "mail: the reply ('confirmed') goes to the given address",
+    ]
+    code, out, err = invoke(future_config, *ADD, "--name", "Anna Anders", "--email", "ANNA@example.org")
+    assert code == 0, err
+    assert "#None" not in out
+    assert out.splitlines() == [
+        "duplicate: already registered for digitalisierung-2020 as #1 "
+        "(Anna A, confirmed, position 1, seat 1); nothing new recorded",
+        "no mail: already registered (--notify sends a duplicate notice stating their registration)",
+    ]
+    assert statuses(smtp_sink) == [("anna@example.org", "confirmed")]
+    code, out, err = invoke(
+        future_config, *ADD, "--name", "Anna A", "--email", "anna@example.org", "--notify"
+    )
+    assert code == 0, err
+    assert out.splitlines()[1] == (
+        "mail: a duplicate notice stating their registration ('duplicate') goes to the given address"
+    )
+    assert statuses(smtp_sink) == [("anna@example.org", "confirmed"), ("anna@example.org", "duplicate")]
+    code, out, err = invoke(
+        future_config, *ADD, "--name", "Bernd", "--email", "bernd@example.org", "--no-notify"
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        "confirmed: Bernd (registration #2, position 2, seat 2)",
+        "no mail: --no-notify",
+    ]
+    assert len(smtp_sink.messages) == 2
+    assert [r["name"] for r in read_csv(invoke(future_config, "export")[1].encode())] == ["Anna A", "Bernd"]
+
+
+def test_add_refuses_back_dating_and_the_future_and_records_nothing(future_config: Path) -> None:
+    """--received-at before the event's last registration, or in the future, is refused with one line
+    (exit 1, nothing recorded); the same time as the last one, or none, is recorded in arrival order."""
+    at = "2020-09-21T10:00:00+02:00"
+    code, _, err = invoke(future_config, *ADD, "--name", "Erna", "--phone", "1", "--received-at", at)
+    assert code == 0, err
+    code, out, err = invoke(
+        future_config, *ADD, "--name", "Frank", "--phone", "2", "--received-at", "2020-09-21T09:59:00+02:00"
+    )
+    assert code == 1
+    assert out == ""
+    assert err.splitlines() == [
+        "mailbot: add: --received-at 2020-09-21T09:59:00+02:00 is before the last registration of "
+        "digitalisierung-2020 (received 2020-09-21T10:00:00+02:00): positions follow arrival and nobody "
+        "already placed is moved; give a time from then on, or none (now)"
+    ]
+    code, _, err = invoke(
+        future_config, *ADD, "--name", "Frank", "--phone", "2", "--received-at", "2099-01-01T00:00:00+00:00"
+    )
+    assert code == 1
+    assert "is in the future" in err
+    assert len(err.splitlines()) == 1
+    assert invoke(future_config, *ADD, "--name", "Gerd", "--phone", "3", "--received-at", at)[0] == 0
+    assert invoke(future_config, *ADD, "--name", "Hanna", "--phone", "4")[0] == 0
+    rows = read_csv(invoke(future_config, "export")[1].encode())
+    assert [r["name"] for r in rows] == ["Erna", "Gerd", "Hanna"]
+    assert [r["position"] for r in rows] == ["1", "2", "3"]
+
+
+def test_add_after_the_events_start_is_recorded_with_a_warning(config_file: Path) -> None:
+    """A registration received after the event's start is recorded, and staff are told so in one line."""
+    code, out, err = invoke(config_file, *ADD, "--name", "Ida", "--phone", "5")
+    assert code == 0, err
+    assert out.startswith("confirmed: Ida (registration #1, position 1, seat 1)")
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        "mailbot: warning: digitalisierung-2020 started at 2020-10-08T18:00:00+02:00; "
+        "recorded anyway as received "
+    )
