@@ -1,4 +1,4 @@
-"""Admin and hotline commands: add, cancel, list, import, history, send-access."""
+"""Admin and hotline commands: add, cancel, list, import, history, send-access, retry."""
 
 from __future__ import annotations
 
@@ -325,4 +325,33 @@ def send_access(ctx: click.Context, event_id: str, dry_run: bool, per_minute: in
         _fail("interrupted: run the same command again to send the rest (nobody gets it twice)", 130)
 
 
-COMMANDS = (add, cancel, list_, import_, history, send_access)
+@click.command()
+@click.argument("uid", type=int, required=False)
+@click.option(
+    "--quarantined", "every", is_flag=True, help="Every quarantined or rejected mail still in the folder."
+)
+@click.pass_context
+def retry(ctx: click.Context, uid: int | None, every: bool) -> None:
+    """Decide again mails that ended quarantined or rejected (after a fix or a config change).
+
+    A late decision keeps the mail's arrival time (the server's) for the record, but takes no seat back
+    from anyone: it gets the next free seat or the end of the waitlist. It is in the ledger and the audit log.
+    """
+    from mailbot.retry import retry as retry_mails  # noqa: PLC0415
+
+    if (uid is None) != every:
+        _fail("retry: give a UID or --quarantined (not both)", 2)
+
+    def act() -> None:
+        desk = _desk(ctx)
+        results = retry_mails(desk, uid=uid, actor="admin (mailbot retry)")
+        for item in results:
+            after = f"-> {item.after}" if item.after else "unchanged"
+            click.echo(f"uid {item.uid}: {item.before} {after} ({item.reason})")
+        click.echo(f"{sum(1 for r in results if r.after)} mail(s) decided again")
+        _flush(desk)
+
+    _guard(act)
+
+
+COMMANDS = (add, cancel, list_, import_, history, send_access, retry)

@@ -43,6 +43,7 @@ from mailbot.ports import (
     IdFactory,
     Mailbox,
     MailboxFactory,
+    MailboxInfo,
     Mailer,
     MessageMeta,
     OutgoingMail,
@@ -77,6 +78,8 @@ _FLAG_OUTCOMES = tuple(
         Outcome.OUTSIDE_WINDOW,
     )
 )
+# The verdicts `mailbot retry` decides again (retry.py): the mail's own fault, perhaps fixed since.
+RETRYABLE = (Outcome.QUARANTINED.value, Outcome.REJECTED.value)
 # Mails that give or confirm a seat carry the event as a calendar entry (RFC 5545).
 _CALENDAR_KINDS = (ReplyStatus.CONFIRMED, ReplyStatus.PROMOTED, ReplyStatus.ACCESS, ReplyStatus.REMINDER)
 # Which outcome names a mail that acted on several events (the most consequential first).
@@ -332,6 +335,19 @@ class Desk:
             mailbox.close()
         return report
 
+    def decide_again(
+        self, mailbox: Mailbox, info: MailboxInfo, metas: Sequence[MessageMeta], late: Mapping[int, str]
+    ) -> PassReport:
+        """Decide these mails again (`mailbot retry`) in arrival order; each earlier verdict gives way to the
+        new one in the same transaction, whose ledger reason and audit entries carry the `late` note."""
+        report = PassReport()
+        ordered = sorted(metas, key=lambda m: (m.internaldate, m.uid))
+        for chunk in batched(range(len(ordered)), BODY_BATCH):
+            batch = [ordered[i] for i in chunk]
+            to_flag = self._process_batch(mailbox, info.folder, info.uidvalidity, batch, report, late=late)
+            self._flag(mailbox, info.folder, info.uidvalidity, info.keywords_allowed, to_flag)
+        return report
+
     def _process_batch(
         self,
         mailbox: Mailbox,
@@ -339,8 +355,12 @@ class Desk:
         uidvalidity: int,
         batch: Sequence[MessageMeta],
         report: PassReport,
+        *,
+        late: Mapping[int, str] | None = None,
     ) -> list[int]:
         """Decide a batch of messages in one transaction (a savepoint each); returns the UIDs to flag.
+
+        `late`: mails decided again (`mailbot retry`), by UID, with the note their new verdict carries.
 
         One commit per batch instead of one per message: the events are locked once (seat allocation is
         serialised as before), and a message that fails rolls back only its own savepoint. The UIDs are
@@ -351,7 +371,14 @@ class Desk:
         hashes = {uid: content_hash(raw) for uid, raw in bodies.items() if raw}
         parsed = dict(_parse_all(bodies))
         decide = functools.partial(
-            self._decide_batch, folder, uidvalidity, batch, bodies=bodies, hashes=hashes, parsed=parsed
+            self._decide_batch,
+            folder,
+            uidvalidity,
+            batch,
+            bodies=bodies,
+            hashes=hashes,
+            parsed=parsed,
+            late=late or {},
         )
         try:
             decided = decide(buffered=True)
@@ -382,6 +409,7 @@ class Desk:
         hashes: Mapping[int, str],
         parsed: dict[int, InboundMessage | Exception],
         buffered: bool,
+        late: Mapping[int, str],
     ) -> tuple[list[int], list[Outcome], bool]:
         """The batch's transaction: UIDs to flag, the outcomes, and whether a stop signal cut it short."""
         to_flag: list[int] = []
@@ -390,6 +418,8 @@ class Desk:
         with self.db.transaction(buffered=buffered) as tx:
             for event_id in sorted(self.events):
                 tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
+            if late:  # the earlier verdicts give way in this very transaction: never a mail without one
+                tx.reopen(folder, uidvalidity, sorted(late), RETRYABLE)
             known = tx.first_by_hash(list(hashes.values()))  # same mail seen before
             read = _ReadAhead(parsed=parsed, known=known)
             tx.prefetch(sorted(self.events), read.senders(), self.clock() - REPLY_LIMIT_WINDOW)
@@ -404,6 +434,7 @@ class Desk:
                     meta.internaldate,
                     meta.size,
                     hashes.get(meta.uid),
+                    late.get(meta.uid, ""),
                 )
                 outcome = self._process_safely(tx, arrival, bodies.get(meta.uid), read)
                 if outcome is None:
@@ -414,8 +445,9 @@ class Desk:
                 if outcome.value in _FLAG_OUTCOMES:
                     to_flag.append(meta.uid)
             # Progress counts as a successful poll: draining a long backlog is a working desk, and `health`
-            # must not call it stale (it looks for LAST_POLL within 3 poll intervals).
-            tx.set_state(LAST_POLL, self.clock().isoformat())
+            # must not call it stale (it looks for LAST_POLL within 3 poll intervals). A retry is no poll.
+            if not late:
+                tx.set_state(LAST_POLL, self.clock().isoformat())
         return to_flag, counted, stopped
 
     def _flag(
@@ -486,6 +518,8 @@ class Desk:
         hits: Sequence[tuple[str, str]],
         intent: Intent | None = None,
     ) -> int:
+        if arrival.late:
+            reason = f"{reason}; {arrival.late}" if reason else arrival.late
         return tx.add_ledger(
             intent=intent.value if intent else None,
             content_hash=arrival.content_hash,
@@ -634,9 +668,11 @@ class Desk:
         """Ledger row, registration changes, promotions and replies: one savepoint of the batch's transaction
         (invariant 5); the batch holds the event locks, so seat allocation stays serialised per event."""
         now = self.clock()
+        reasons: list[str] = []
         actor = f"mail uid {arrival.uid} from {mask(sender.address)}"
+        if arrival.late:
+            actor = f"{actor}, {arrival.late}"
         found: list[Outcome] = []
-        reasons = []
         ledger_id = self._ledger(
             tx, arrival, msg=msg, outcome=Outcome.DUPLICATE, reason="", hits=hits, intent=intent
         )
@@ -689,6 +725,8 @@ class Desk:
             if intent is Intent.CANCEL:
                 reasons += self._promote(tx, event, now)
         outcome = min(found, key=_OUTCOME_RANK.index)
+        if arrival.late:
+            reasons.append(arrival.late)
         tx.set_ledger_outcome(ledger_id, outcome.value, "; ".join(reasons))
         log.info("uid %s from %s: %s", arrival.uid, mask(sender.address), "; ".join(reasons))
         return outcome

@@ -27,6 +27,7 @@ from sqlalchemy import (
     bindparam,
     case,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -1044,6 +1045,34 @@ class Tx:
         self.flush()
         self.session.connection().execute(
             _SET_OUTCOME, {"b_id": ledger_id, "b_outcome": outcome, "b_reason": reason}
+        )
+
+    def verdicts(
+        self,
+        folder: str,
+        uidvalidity: int,
+        *,
+        uids: Sequence[int] | None = None,
+        outcomes: Sequence[str] | None = None,
+    ) -> list[LedgerRow]:
+        """The folder's ledger rows (of these UIDs, of these outcomes), in arrival order."""
+        query = select(LedgerRow).where(LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity)
+        if uids is not None:
+            query = query.where(LedgerRow.uid.in_(list(uids)))
+        if outcomes is not None:
+            query = query.where(LedgerRow.outcome.in_(list(outcomes)))
+        return list(self.session.scalars(query.order_by(LedgerRow.internaldate, LedgerRow.uid)))
+
+    def reopen(self, folder: str, uidvalidity: int, uids: Sequence[int], outcomes: Sequence[str]) -> None:
+        """Drop the verdicts of these mails (only of these outcomes), so they are decided again."""
+        self.flush()
+        self.session.execute(
+            delete(LedgerRow).where(
+                LedgerRow.folder == folder,
+                LedgerRow.uidvalidity == uidvalidity,
+                LedgerRow.uid.in_(list(uids)),
+                LedgerRow.outcome.in_(list(outcomes)),
+            )
         )
 
     def processed_uids(self, folder: str, uidvalidity: int) -> set[int]:

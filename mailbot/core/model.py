@@ -140,6 +140,7 @@ class Arrival:
     internaldate: datetime
     size: int = 0
     content_hash: str | None = None  # see core/identity.py; None when the body wasn't fetched
+    late: str = ""  # decided again after an earlier verdict (`mailbot retry`): who asked, and that verdict
 
 
 @dataclass(frozen=True)
