@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], int]] = {
     "list": (("list", EVENT), 0),
     "import": (("import", EVENT, "IMPORT"), 0),
     "history": (("history", EVENT), 0),
+    "retry": (("retry", "--quarantined"), 0),  # "0 mail(s) decided again"
     "send-access": (("send-access", EVENT, "--dry-run"), 2),  # the seed event has no access data
     "health": (("health",), 1),  # "unhealthy: no successful poll yet"
     "purge": (("purge", "--dry-run"), 0),

@@ -113,3 +113,35 @@ def test_retry_decides_quarantined_mails_late_keeping_their_arrival_and_taking_n
     assert "; first quarantined: " in history  # and why it was
     inspected = invoke(config, "inspect", "2")[1]
     assert "decided late by admin (mailbot retry)" in inspected
+
+
+def test_retry_leaves_a_mail_staff_removed_as_it_was_and_names_a_mail_it_cannot_find(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """A quarantined mail deleted from the folder keeps its verdict (unchanged); an unknown UID: one line."""
+    url = f"sqlite:///{tmp_path / 'mailbot.db'}"
+    config = future_config(tmp_path, imap_account, smtp_sink, url, capacity=2)
+    assert invoke(config, "db", "upgrade")[0] == 0
+    break_for_two(url)
+    dovecot_server.append_many(imap_account.user, [(mail(2, KEYWORD), T0)])
+    assert invoke(config, "run", "--once")[0] == 0
+    assert outcomes(url) == {"quarantined": 1}
+    client = dovecot_server.client(imap_account.user)
+    try:
+        client.select_folder("INBOX")
+        client.delete_messages([1])
+        client.expunge()
+    finally:
+        client.logout()
+    fix(url)
+    code, out, err = invoke(config, "retry", "--quarantined")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "uid 1: quarantined unchanged (no longer in INBOX: left as it was)",
+        "0 mail(s) decided again",
+    ]
+    assert outcomes(url) == {"quarantined": 1}
+    code, out, err = invoke(config, "retry", "7")
+    assert (code, out) == (1, "")
+    assert err == "mailbot: retry: uid 7 is not in the ledger of INBOX (see `mailbot inspect 7`)\n"
+    assert invoke(config, "retry")[0] == 2  # neither a UID nor --quarantined
