@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import textwrap
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -11,9 +13,18 @@ from mailbot.adapters.db import Database
 from mailbot.config import Config
 from mailbot.service import LAST_POLL, PAUSE_REASON, PAUSED_SINCE
 
+# `status` fits a terminal this wide; an 80-column one too while event ids have at most 20 characters.
+STATUS_WIDTH = 100
+# The first cell of the placeholder row that becomes an event's title line ("#" is in no event id).
+_TITLE_ROW = "#"
 
-def status_text(db: Database, config: Config, *, color: bool | None = None) -> str:
-    """Per event: capacity, confirmed, free seats, waitlisted, replies pending/failed; last poll; warnings."""
+
+def status_text(db: Database, config: Config, *, color: bool | None = None, width: int | None = None) -> str:
+    """Per event: capacity, confirmed, free seats, waitlisted, replies pending/failed; last poll; warnings.
+
+    Two lines per event: the id and the numbers, then, indented, the title and the local start. No line is
+    wider than ``width`` (default: the terminal's width, at most STATUS_WIDTH).
+    """
     tz = ZoneInfo(config.bot.timezone)
     with db.transaction() as tx:
         summaries = {s.event_id: s for s in tx.summaries()}
@@ -21,7 +32,9 @@ def status_text(db: Database, config: Config, *, color: bool | None = None) -> s
         paused = tx.get_state(PAUSED_SINCE)
         pause_reason = tx.get_state(PAUSE_REASON)
         ledger = tx.ledger_counts()
+    width = min(width or shutil.get_terminal_size((STATUS_WIDTH, 24)).columns, STATUS_WIDTH)
     rows: list[list[str | int]] = []
+    titles: list[str] = []
     warnings = []
     for event in config.events:
         s = summaries.get(event.id)
@@ -29,8 +42,6 @@ def status_text(db: Database, config: Config, *, color: bool | None = None) -> s
         rows.append(
             [
                 event.id,
-                event.title,
-                event.starts_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 event.capacity,
                 confirmed,
                 max(0, event.capacity - confirmed),
@@ -40,6 +51,9 @@ def status_text(db: Database, config: Config, *, color: bool | None = None) -> s
                 s.undeliverable if s else 0,
             ]
         )
+        starts = event.starts_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        titles.append(_fit(f"  {event.title}, {starts}", width))
+        rows.append([f"{_TITLE_ROW}{len(titles) - 1}", "", "", "", "", "", "", ""])
         if confirmed > event.capacity:
             warnings.append(
                 f"warning: {event.id} has {confirmed} confirmed but capacity {event.capacity} "
@@ -49,19 +63,19 @@ def status_text(db: Database, config: Config, *, color: bool | None = None) -> s
             warnings.append(f"warning: {event.id}: {s.replies_failed} reply(ies) failed permanently")
         if s and s.undeliverable:
             warnings.append(f"warning: {event.id}: {s.undeliverable} registration(s) whose reply bounced")
+    # Short headers, two lines where needed: the numbers stay narrow, the title gets a line of its own.
     header = [
         "event",
-        "title",
-        "starts",
-        "capacity",
+        "seats",
         "confirmed",
         "free",
-        "waitlisted",
-        "replies pending",
-        "replies failed",
-        "undeliverable",
+        "waiting",
+        "replies\npending",
+        "replies\nfailed",
+        "bounced",
     ]
-    out = [render_table(f"events (times in {config.bot.timezone})", header, rows, color=color), ""]
+    table = render_table(f"events (times in {config.bot.timezone})", header, rows, color=color, width=width)
+    out = [_title_lines(table, titles), ""]
     when = _local(last_poll, tz) if last_poll else "never"
     out.append(f"last successful poll: {when}")
     if paused:
@@ -72,7 +86,24 @@ def status_text(db: Database, config: Config, *, color: bool | None = None) -> s
     if ledger:
         out.append("messages in the ledger: " + ", ".join(f"{k} {v}" for k, v in sorted(ledger.items())))
     out += warnings
-    return "\n".join(out)
+    return "\n".join(out[:2] + [_fit(line, width) for line in out[2:]])
+
+
+def _title_lines(table: str, titles: list[str]) -> str:
+    """The table with each event's placeholder row replaced by its title line."""
+    lines = []
+    for line in table.splitlines():
+        cell = line.strip()
+        lines.append(titles[int(cell[1:])] if cell.startswith(_TITLE_ROW) and cell[1:].isdigit() else line)
+    return "\n".join(lines)
+
+
+def _fit(line: str, width: int) -> str:
+    """A line wrapped to `width` columns (continuation lines indented like the first, plus two)."""
+    if len(line) <= width:
+        return line
+    indent = " " * (len(line) - len(line.lstrip()) + 2)
+    return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False))
 
 
 def _local(iso: str, tz: tzinfo) -> str:

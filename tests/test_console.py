@@ -62,36 +62,64 @@ def test_status_table_shows_every_event_with_its_numbers(
     assert code == 0, err
     assert "\x1b[" not in out  # not a terminal: no colour codes
     header = row_of(out, "event")
-    assert header == [
-        "event",
-        "title",
-        "starts",
-        "capacity",
-        "confirmed",
-        "free",
-        "waitlisted",
-        "replies pending",
-        "replies failed",
-        "undeliverable",
-    ]
-    digi = row_of(out, "digitalisierung-2020")
-    assert digi == [
+    assert header == ["event", "seats", "confirmed", "free", "waiting", "pending", "failed", "bounced"]
+    assert row_of(out, "digitalisierung-2020") == [
         "digitalisierung-2020",
-        "Digitalisierung in Castrop-Rauxel",
-        "2020-10-08 18:00",
         *["2", "2", "0", "1", "0", "0", "0"],
     ]
-    ki = row_of(out, "ki-workshop")
-    # The title is printed as written (not read as rich markup); the start is local time (UTC+2).
-    assert ki == [
-        "ki-workshop",
-        "KI [im] Rathaus",
-        "2020-10-09 18:30",
-        *["20", "0", "20", "0", "0", "0", "0"],
-    ]
+    lines = out.splitlines()
+    # The second line of each event: its title and local start (UTC+2), the title as written (no rich markup).
+    assert lines[lines.index(next(x for x in lines if x.startswith("digitalisierung-2020 "))) + 1] == (
+        "  Digitalisierung in Castrop-Rauxel, 2020-10-08 18:00"
+    )
+    assert row_of(out, "ki-workshop") == ["ki-workshop", *["20", "0", "20", "0", "0", "0", "0"]]
+    assert "  KI [im] Rathaus, 2020-10-09 18:30" in lines
     assert "events (times in Europe/Berlin)" in out
     assert "last successful poll: 20" in out
     assert "messages in the ledger: registered 3" in out
+
+
+def test_status_fits_100_columns(
+    dovecot_server: Dovecot, imap_account: ImapAccount, config_file: Path
+) -> None:
+    """`status` with long titles, full events and every warning: no line wider than 100 columns."""
+    text = config_file.read_text().replace("capacity = 75", "capacity = 2")
+    title = (
+        "Bürgerdialog zur Digitalisierung der Stadtverwaltung Castrop-Rauxel mit Oberbürgermeister und Gästen"
+    )
+    text = text.replace('title = "Digitalisierung in Castrop-Rauxel"', f'title = "{title}"')
+    for n in range(3):
+        text += (
+            f'\n[[events]]\nid = "workshop-{n}-2020"\ntitle = "Workshop {n}: {title}"\n'
+            f'keyword = "Workshop{n} 09.10."\ncapacity = 20000\nstarts_at = 2020-10-09T16:30:00Z\n'
+        )
+    config_file.write_text(text)
+    dovecot_server.append_many(
+        imap_account.user, [(registration(i), T0 + timedelta(minutes=i)) for i in range(1, 4)]
+    )
+    assert invoke(config_file, "run", "--once")[0] == 0
+    lowered = config_file.read_text().replace("capacity = 2\n", "capacity = 1\n", 1)
+    config_file.write_text(lowered)  # below the confirmed count: a long warning line
+
+    code, out, err = invoke(config_file, "status")
+    assert code == 0, err
+    widths = [len(line) for line in out.splitlines()]
+    assert max(widths) <= 100, out
+    assert "warning: digitalisierung-2020 has 2 confirmed but capacity 1" in out
+    assert f"  {title}," in out.replace("\n    ", " ")  # the title wraps onto an indented line, whole
+    assert row_of(out, "workshop-2-2020") == ["workshop-2-2020", *["20000", "0", "20000", "0", "0", "0", "0"]]
+
+
+def test_status_table_fits_an_80_column_terminal(config_file: Path) -> None:
+    """In an 80-column terminal the status table needs no wrapping (event ids up to 20 characters)."""
+    from mailbot.bootstrap import open_database  # noqa: PLC0415
+    from mailbot.config import load_config  # noqa: PLC0415
+    from mailbot.reports import status_text  # noqa: PLC0415
+
+    config = load_config(config_file, {})
+    text = status_text(open_database(config), config, color=False, width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text  # no header was cut
 
 
 def test_render_table_aligns_numbers_right_and_keeps_text_literal() -> None:

@@ -62,7 +62,10 @@ def render_table(
         padding=(0, 1, 0, 0),  # with the box's blank divider: two spaces between columns
     )
     for i, name in enumerate(header):
-        if rows and all(isinstance(row[i], int) for row in rows):
+        # A column of ints (an empty cell among them is a gap, e.g. under a second line of a row).
+        if any(isinstance(row[i], int) for row in rows) and all(
+            row[i] == "" or isinstance(row[i], int) for row in rows
+        ):
             # Wrappable: a narrow terminal breaks the header ("replies / pending"), never a number.
             table.add_column(Text(name), justify="right")
         elif i == 0:
