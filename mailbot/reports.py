@@ -84,9 +84,10 @@ def status_text(db: Database, config: Config, *, color: bool | None = None, widt
             f"SENDING PAUSED since {_local(paused, tz)}: {reason}; replies wait and resume by themselves"
         )
     if ledger:
-        out.append("messages in the ledger: " + ", ".join(f"{k} {v}" for k, v in sorted(ledger.items())))
+        # A count stays with its name when the line wraps (\0 holds the space until then).
+        out.append("messages in the ledger: " + ", ".join(f"{k}\0{v}" for k, v in sorted(ledger.items())))
     out += warnings
-    return "\n".join(out[:2] + [_fit(line, width) for line in out[2:]])
+    return "\n".join(out[:2] + [_fit(line, width).replace("\0", " ") for line in out[2:]])
 
 
 def _title_lines(table: str, titles: list[str]) -> str:
