@@ -31,6 +31,16 @@ class CorpusMail:
     kind: str  # "registration" | "repeat" | "unrelated" | "auto-reply"
     sender: str  # addr-spec of From
     name: str  # display name ("" if none)
+    machine: bool = False  # sent by a machine although its kind is "unrelated" (a list newsletter)
+
+    @property
+    def outcome(self) -> str:
+        """The ledger outcome the desk records for it (the keys of a pass's outcome counts)."""
+        if self.kind == "registration":
+            return "registered"
+        if self.kind == "repeat":
+            return "duplicate"
+        return "machine" if self.kind == "auto-reply" or self.machine else "not-registration"
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -1398,7 +1408,7 @@ def _newsletter(ctx: _Context, arrival: datetime) -> CorpusMail:
         ),
     )
     raw = _compose(ctx, letter, arrival, return_path=f"bounce-{token}@{domain}")
-    return _mail("unrelated", raw, arrival, letter)
+    return replace(_mail("unrelated", raw, arrival, letter), machine=True)
 
 
 _PDF = (

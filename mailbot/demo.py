@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from mailbot.adapters.csv_export import encode_for_excel, render_csv
+from mailbot.adapters.db import Database
 from mailbot.adapters.embedded import EmbeddedImap, SmtpSink
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import Config, parse_config
 from mailbot.core.parse import parse_message
-from mailbot.corpus import build_corpus
-from mailbot.reports import status_text
+from mailbot.corpus import CorpusMail, build_corpus
+from mailbot.errors import MailbotError
+from mailbot.reports import TRIAGE_OUTCOMES, status_text
 
 SENDER = "Stadt Castrop-Rauxel – Digitalisierung <digitalisierung@castrop-rauxel.de>"
 
 
-def demo_config(imap: EmbeddedImap, smtp: SmtpSink, workdir: Path) -> Config:
-    """The Castrop-Rauxel event of config.toml, pointed at the embedded servers and a SQLite file."""
-    data = {
+def demo_data(imap: EmbeddedImap, smtp: SmtpSink, workdir: Path) -> dict[str, Any]:
+    """The event of config.toml, pointed at the embedded servers and a SQLite file in `workdir` (tables)."""
+    return {
         "imap": {
             "host": imap.host,
             "port": imap.port,
@@ -45,7 +49,44 @@ def demo_config(imap: EmbeddedImap, smtp: SmtpSink, workdir: Path) -> Config:
             }
         ],
     }
-    return parse_config(data, "<demo>", env={})
+
+
+def demo_config(imap: EmbeddedImap, smtp: SmtpSink, workdir: Path) -> Config:
+    """The demo's configuration (see demo_data)."""
+    return parse_config(demo_data(imap, smtp, workdir), "<demo>", env={})
+
+
+def _toml_value(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if key.endswith("_at"):
+        return str(value)  # a TOML offset date-time, as in config.toml
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def config_toml(data: dict[str, Any]) -> str:
+    """demo_data() as a config file for the other commands (tables of scalars, one array of event tables)."""
+    lines = [
+        f"{_MARK}: the demo's database, for status, triage, inspect, list, history",
+        "# and export. The demo's IMAP and SMTP servers ran only while it ran: `mailbot run` fails with it.",
+    ]
+    for table, content in data.items():
+        for item in content if isinstance(content, list) else [content]:
+            lines += ["", f"[[{table}]]" if isinstance(content, list) else f"[{table}]"]
+            lines += [f"{key} = {_toml_value(key, value)}" for key, value in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+# The outcomes a demo inbox yields, in the order the summary names them (the keys of PassReport.outcomes).
+_OUTCOME_ORDER = ("registered", "duplicate", "machine", "not-registration")
+
+
+def _counts(counts: Counter[str]) -> str:
+    """Outcome counts as one phrase, in a fixed order: "registered 90, duplicate 3, ..."."""
+    keys = [k for k in _OUTCOME_ORDER if counts[k]] + sorted(set(counts) - set(_OUTCOME_ORDER))
+    return ", ".join(f"{key} {counts[key]}" for key in keys)
 
 
 def run_demo(workdir: Path | None, messages: int = 100) -> None:
@@ -55,17 +96,15 @@ def run_demo(workdir: Path | None, messages: int = 100) -> None:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mailbot-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
+        _clear_earlier_demo(workdir)
         imap = stack.enter_context(EmbeddedImap())
         smtp = stack.enter_context(SmtpSink())
-        config = demo_config(imap, smtp, workdir)
+        data = demo_data(imap, smtp, workdir.resolve())
+        config = parse_config(data, "<demo>", env={})
         extra = max(0, messages - 10)
         corpus = build_corpus(registrations=extra, repeats=3, unrelated=5, auto_replies=2)
         imap.deliver([(m.raw, m.internaldate) for m in corpus])
-        kinds = Counter(m.kind for m in corpus)
-        click.echo(
-            f"inbox: {len(corpus)} mails on embedded IMAP {imap.host}:{imap.port}: "
-            + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
-        )
+        _describe_inbox(corpus, imap)
         click.echo("some of the ways citizens wrote the subject:")
         subjects = [parse_message(m.raw).subject for m in corpus if m.kind == "registration"]
         for subject in sorted(set(subjects), key=subjects.index)[:8]:
@@ -75,7 +114,7 @@ def run_demo(workdir: Path | None, messages: int = 100) -> None:
         desk = build_desk(config, db=db)
         report, flush = desk.run_once()
         click.echo(
-            f"pass: {report.total} messages {report.outcomes}; replies accepted by SMTP "
+            f"pass: {report.total} messages: {_counts(Counter(report.outcomes))}; replies accepted by SMTP "
             f"{smtp.host}:{smtp.port}: {flush.sent}"
         )
         click.echo("")
@@ -106,4 +145,71 @@ def run_demo(workdir: Path | None, messages: int = 100) -> None:
             for part in msg.iter_attachments():
                 click.echo(f"[attachment: {part.get_filename() or part.get_content_type()}]")
             click.echo("-" * 72)
+        if not temporary:
+            _write_config(workdir, data, db)
         db.dispose()
+
+
+_MARK = "# Written by `mailbot demo --dir`"
+
+
+def _clear_earlier_demo(workdir: Path) -> None:
+    """Start afresh in a directory an earlier demo wrote; refuse one with a database of someone else's."""
+    config = workdir / "config.toml"
+    ours = config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(_MARK)
+    if ours:
+        for name in (
+            "mailbot.db",
+            "mailbot.db.leader",
+            "mailbot.db.sent",
+            "registrations.csv",
+            "registrations.xlsx",
+        ):
+            (workdir / name).unlink(missing_ok=True)
+    elif (workdir / "mailbot.db").exists() or config.exists():
+        raise DemoDirError(
+            f"demo: {workdir} has a mailbot.db or config.toml the demo did not write: use another --dir"
+        )
+
+
+class DemoDirError(MailbotError):
+    """The --dir of the demo holds a desk's files that the demo must not overwrite."""
+
+
+def _describe_inbox(corpus: list[CorpusMail], imap: EmbeddedImap) -> None:
+    """The inbox counted by the outcome the desk should record: the pass's counts must say the same."""
+    auto_replies = sum(m.kind == "auto-reply" for m in corpus)
+    newsletters = sum(m.machine for m in corpus)
+    click.echo(
+        f"inbox: {len(corpus)} mails on embedded IMAP {imap.host}:{imap.port}, as the desk should record it:"
+    )
+    click.echo(
+        f"  {_counts(Counter(m.outcome for m in corpus))}"
+        f" (machine: {auto_replies} out-of-office replies, {newsletters} newsletter)"
+    )
+
+
+def _write_config(workdir: Path, data: dict[str, Any], db: Database) -> None:
+    """The demo's config next to its database (0600: it holds the demo server's password) and what to try."""
+    path = workdir.resolve() / "config.toml"
+    path.write_text(config_toml(data), encoding="utf-8")
+    path.chmod(0o600)
+    with db.transaction() as tx:
+        left_alone = tx.triage(TRIAGE_OUTCOMES)
+        uid = left_alone[0].uid if left_alone else 1
+    command = f"mailbot --config {shlex.quote(str(path))}"
+    event = data["events"][0]["id"]
+    xlsx = shlex.quote(str(workdir.resolve() / "registrations.xlsx"))
+    click.echo("")
+    click.echo(f"config: {path} (its servers are gone with the demo: `run` would fail there)")
+    click.echo("try the other commands on the demo's data: status, what staff should look at, why a mail was")
+    click.echo("left alone, the registrations in arrival order, who changed what, a workbook for Excel:")
+    for args in (
+        "status",
+        "triage",
+        f"inspect {uid}",
+        f"list {event}",
+        f"history {event}",
+        f"export --format xlsx -o {xlsx}",
+    ):
+        click.echo(f"  {command} {args}")

@@ -113,8 +113,64 @@ def test_demo_runs_from_any_directory(tmp_path: Path) -> None:
     header = re.split(r" {2,}", next(line for line in lines if line.startswith("event ")))
     row = re.split(r" {2,}", next(line for line in lines if line.startswith("digitalisierung-2020 ")))
     seats = dict(zip(header, row, strict=True))
-    assert (seats["capacity"], seats["confirmed"], seats["free"]) == ("75", "75", "0")
+    assert (seats["seats"], seats["confirmed"], seats["free"]) == ("75", "75", "0")
     assert "X-Mailbot-Status: confirmed" in result.stdout
     rows = read_csv((keep / "registrations.csv").read_bytes())
     assert len(rows) == 90
     assert (keep / "registrations.csv").stat().st_mode & 0o777 == 0o600
+
+
+def test_demo_dir_keeps_a_config_for_the_other_commands_and_counts_agree(tmp_path: Path) -> None:
+    """`demo --dir`: the inbox summary equals the pass's counts; the written config serves status, triage,
+    inspect, list on the demo's data; a second run starts afresh; a directory of a real desk is refused."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    keep = tmp_path / "demo"
+
+    def demo() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mailbot", "demo", "--dir", str(keep), "--messages", "30"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    for _ in range(
+        2
+    ):  # the second run replaces the first one's data instead of finding it "already processed"
+        result = demo()
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        inbox = lines[lines.index(next(x for x in lines if x.startswith("inbox: "))) + 1]
+        passed = next(x for x in lines if x.startswith("pass: "))
+        expected = re.match(r"  (.*) \(machine: 2 out-of-office replies, 1 newsletter\)$", inbox)
+        assert expected, inbox
+        assert passed.startswith(f"pass: 30 messages: {expected.group(1)}; "), (inbox, passed)
+        assert expected.group(1) == "registered 20, duplicate 3, machine 3, not-registration 4"
+
+    config = keep / "config.toml"
+    assert config.stat().st_mode & 0o777 == 0o600
+    commands = [x.strip().split() for x in lines if x.startswith(f"  mailbot --config {config} ")]
+    assert [c[3] for c in commands] == ["status", "triage", "inspect", "list", "history", "export"]
+    for command in commands:
+        code, _, err = invoke(config, *command[3:])
+        assert code == 0, (command, err)
+    assert "digitalisierung-2020" in invoke(config, "status")[1]
+    assert "machine" in invoke(config, "triage")[1]
+    inspect = next(c for c in commands if c[3] == "inspect")
+    assert "outcome:   machine" in invoke(config, *inspect[3:])[1]
+    assert "digitalisierung-2020: 20 registration(s)" in invoke(config, "list", "digitalisierung-2020")[1]
+
+    other = tmp_path / "desk"
+    other.mkdir()
+    (other / "mailbot.db").write_bytes(b"")
+    keep = other
+    refused = demo()
+    assert (refused.returncode, refused.stderr.strip().splitlines()[-1]) == (
+        1,
+        f"mailbot: demo: {other} has a mailbot.db or config.toml the demo did not write: use another --dir",
+    )
+    assert (other / "mailbot.db").read_bytes() == b""
