@@ -137,6 +137,7 @@ class BotSettings:
     timezone: str = "Europe/Berlin"  # for dates in replies and exports
     language: Language = "de"  # of the reply texts
     max_message_bytes: int = 10 * 1024 * 1024  # larger mails are not parsed but left for staff
+    batch_bytes: int = 32 * 1024 * 1024  # bodies read (and held) at once by a pass: bounds its memory
     max_replies_per_address_per_day: int = 5  # then one last notice, then silence (no backscatter storms)
     max_replies_per_hour: int = 10000  # all replies; past it sending pauses and the admins get one alert
     max_repeat_replies_per_hour: int = 100  # a storm: most replies to addresses answered in the hour; 0 = off
@@ -538,6 +539,7 @@ _BOT: Final[Mapping[str, _Key]] = {
     "timezone": _Key(_timezone, default="Europe/Berlin"),
     "language": _Key(_one_of("de", "en"), default="de"),
     "max_message_bytes": _Key(_count, default=10 * 1024 * 1024),
+    "batch_bytes": _Key(_count, default=32 * 1024 * 1024),
     "max_replies_per_address_per_day": _Key(_count, default=5),
     "max_replies_per_hour": _Key(_count, default=10000),
     "max_repeat_replies_per_hour": _Key(_limit, default=100),

@@ -88,3 +88,22 @@ def batched(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     """Consecutive slices of at most `size` items."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def batched_by_bytes(
+    metas: Sequence[MessageMeta], count: int, budget: int, limit: int
+) -> Iterator[Sequence[MessageMeta]]:
+    """Consecutive slices of at most `count` mails whose bodies add up to at most `budget` bytes.
+
+    A mail larger than `limit` (max_message_bytes) is not fetched and weighs nothing; a mail larger than
+    the budget forms a batch of its own, so every mail is read.
+    """
+    start, total = 0, 0
+    for end, meta in enumerate(metas):
+        size = meta.size if meta.size <= limit else 0
+        if end > start and (end - start >= count or total + size > budget):
+            yield metas[start:end]
+            start, total = end, 0
+        total += size
+    if start < len(metas):
+        yield metas[start:]

@@ -47,7 +47,7 @@ from mailbot.ports import (
     Mailer,
     MessageMeta,
     OutgoingMail,
-    batched,
+    batched_by_bytes,
 )
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailbot")
 
 PROCESSED_KEYWORD = "$MailbotProcessed"
-BODY_BATCH = 100
+BODY_BATCH = 100  # mails read at once at most; `[bot] batch_bytes` bounds their bytes
 OUTBOX_BATCH = 500
 FIRST_SEND_BATCH = 20  # replies claimed while the server's pace is unknown (see Desk._batch_size)
 LAST_POLL = "last_successful_poll"
@@ -320,8 +320,8 @@ class Desk:
                 done = tx.processed_uids(info.folder, info.uidvalidity)
             new = sorted(existing - done)
             metas = sorted(mailbox.fetch_meta(new), key=lambda m: (m.internaldate, m.uid))
-            for chunk in batched(range(len(metas)), BODY_BATCH):
-                batch = [metas[i] for i in chunk]
+            bot = self.config.bot
+            for batch in batched_by_bytes(metas, BODY_BATCH, bot.batch_bytes, bot.max_message_bytes):
                 to_flag = self._process_batch(mailbox, info.folder, info.uidvalidity, batch, report)
                 self._flag(mailbox, info.folder, info.uidvalidity, info.keywords_allowed, to_flag)
                 if self.committed is not None:
@@ -342,8 +342,8 @@ class Desk:
         new one in the same transaction, whose ledger reason and audit entries carry the `late` note."""
         report = PassReport()
         ordered = sorted(metas, key=lambda m: (m.internaldate, m.uid))
-        for chunk in batched(range(len(ordered)), BODY_BATCH):
-            batch = [ordered[i] for i in chunk]
+        bot = self.config.bot
+        for batch in batched_by_bytes(ordered, BODY_BATCH, bot.batch_bytes, bot.max_message_bytes):
             to_flag = self._process_batch(mailbox, info.folder, info.uidvalidity, batch, report, late=late)
             self._flag(mailbox, info.folder, info.uidvalidity, info.keywords_allowed, to_flag)
         return report
@@ -365,23 +365,12 @@ class Desk:
         One commit per batch instead of one per message: the events are locked once (seat allocation is
         serialised as before), and a message that fails rolls back only its own savepoint. The UIDs are
         flagged only after the commit, so a crash mid-batch leaves nothing marked that isn't recorded.
+        Memory: the batch's bodies add up to at most `[bot] batch_bytes` (see `batched_by_bytes`), and each
+        body and its parse are let go as soon as its mail is decided.
         """
-        limit = self.config.bot.max_message_bytes
-        bodies = mailbox.fetch_bodies([m.uid for m in batch if m.size <= limit])
-        hashes = {uid: content_hash(raw) for uid, raw in bodies.items() if raw}
-        parsed = dict(_parse_all(bodies))
-        decide = functools.partial(
-            self._decide_batch,
-            folder,
-            uidvalidity,
-            batch,
-            bodies=bodies,
-            hashes=hashes,
-            parsed=parsed,
-            late=late or {},
-        )
+        decide = functools.partial(self._decide_batch, folder, uidvalidity, batch, late=late or {})
         try:
-            decided = decide(buffered=True)
+            decided = decide(self._read_batch(mailbox, batch), buffered=True)
         except BufferedWriteError as exc:
             if (fault := environment_fault(exc)) is not None:
                 where = f"the batch from mail uid {batch[0].uid} on"
@@ -390,38 +379,48 @@ class Desk:
                 ) from exc
             # Another process recorded something first (a constraint failed when the batch's rows were
             # written): the batch's transaction is void. Decide it again, each mail's rows written at once,
-            # so the mail concerned meets the constraint inside its own savepoint.
+            # so the mail concerned meets the constraint inside its own savepoint. The bodies were let go
+            # mail by mail: they are read again (rare, and cheaper than holding them all).
             log.info("batch of %s mail(s) decided again mail by mail: %s", len(batch), exc)
-            decided = decide(buffered=False)
+            decided = decide(self._read_batch(mailbox, batch), buffered=False)
         to_flag, counted, stopped = decided
         report.stopped_early = report.stopped_early or stopped
         for outcome in counted:  # only once the batch is committed
             report.count(outcome)
         return to_flag
 
+    def _read_batch(self, mailbox: Mailbox, batch: Sequence[MessageMeta]) -> _ReadAhead:
+        """The batch's bodies (those within max_message_bytes), their content hashes and their parses."""
+        limit = self.config.bot.max_message_bytes
+        bodies = mailbox.fetch_bodies([m.uid for m in batch if m.size <= limit])
+        hashes = {uid: content_hash(raw) for uid, raw in bodies.items() if raw}
+        return _ReadAhead(bodies=bodies, hashes=hashes, parsed=dict(_parse_all(bodies)), known={})
+
     def _decide_batch(
         self,
         folder: str,
         uidvalidity: int,
         batch: Sequence[MessageMeta],
+        read: _ReadAhead,
         *,
-        bodies: Mapping[int, bytes],
-        hashes: Mapping[int, str],
-        parsed: dict[int, InboundMessage | Exception],
         buffered: bool,
         late: Mapping[int, str],
     ) -> tuple[list[int], list[Outcome], bool]:
-        """The batch's transaction: UIDs to flag, the outcomes, and whether a stop signal cut it short."""
+        """The batch's transaction: UIDs to flag, the outcomes, and whether a stop signal cut it short.
+
+        Each mail's body and parse are dropped from `read` once the mail is decided (memory, see
+        `_process_batch`).
+        """
         to_flag: list[int] = []
         counted: list[Outcome] = []
         stopped = False
+        hashes = read.hashes
         with self.db.transaction(buffered=buffered) as tx:
             for event_id in sorted(self.events):
                 tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
             if late:  # the earlier verdicts give way in this very transaction: never a mail without one
                 tx.reopen(folder, uidvalidity, sorted(late), RETRYABLE)
-            known = tx.first_by_hash(list(hashes.values()))  # same mail seen before
-            read = _ReadAhead(parsed=parsed, known=known)
+            known = read.known = tx.first_by_hash(list(hashes.values()))  # same mail seen before
             tx.prefetch(sorted(self.events), read.senders(), self.clock() - REPLY_LIMIT_WINDOW)
             for meta in batch:
                 if self.stop.is_set():
@@ -436,7 +435,8 @@ class Desk:
                     hashes.get(meta.uid),
                     late.get(meta.uid, ""),
                 )
-                outcome = self._process_safely(tx, arrival, bodies.get(meta.uid), read)
+                outcome = self._process_safely(tx, arrival, read.bodies.get(meta.uid), read)
+                read.release(meta.uid)
                 if outcome is None:
                     continue
                 if arrival.content_hash is not None:
@@ -1285,8 +1285,15 @@ class Desk:
 class _ReadAhead:
     """What is read for a whole batch before its transaction decides mail by mail."""
 
+    bodies: dict[int, bytes]  # by UID: the raw mail (those within max_message_bytes)
+    hashes: dict[int, str]  # by UID: the content hash (core/identity.py)
     parsed: dict[int, InboundMessage | Exception]  # by UID: the parsed mail, or why it could not be
     known: dict[str, tuple[str, int, int]]  # content hash -> where the first mail with it is
+
+    def release(self, uid: int) -> None:
+        """Let go of a decided mail's body and parse (a batch of 9 MB mails must not pile up in memory)."""
+        self.bodies.pop(uid, None)
+        self.parsed.pop(uid, None)
 
     def senders(self) -> list[str]:
         """The normalised sender addresses of the batch's parsed mails."""

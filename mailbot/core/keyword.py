@@ -15,9 +15,10 @@ The rule, for every configured keyword (nothing is specific to one event):
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 BODY_LINES = 10
 
@@ -89,18 +90,33 @@ def contains(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
     return 0 < size <= len(outer) and any(outer[i : i + size] == inner for i in range(len(outer) - size + 1))
 
 
-@functools.lru_cache(maxsize=16)  # the rules, the keyword and the intent all read one mail's own words
+# Texts up to this many characters are cached (the rules, the keyword and the intent all read one mail's own
+# words); a longer one is worked out each time: 16 cached 9 MB bodies would keep ~300 MB after their mails.
+_CACHED_CHARS = 64 * 1024
+
+
 def own_text(text: str) -> str:
     """The sender's own words: quoted lines ('>') and everything after a quote header removed."""
-    kept: list[str] = []
-    lines = text.splitlines()
+    return _own_text_cached(text) if len(text) <= _CACHED_CHARS else _own_text(text)
+
+
+@functools.lru_cache(maxsize=16)
+def _own_text_cached(text: str) -> str:
+    return _own_text(text)
+
+
+def _own_text(text: str) -> str:
+    return "\n".join(_own_lines(text.splitlines()))
+
+
+def _own_lines(lines: list[str]) -> Iterator[str]:
+    """The sender's own lines, one by one (a caller that needs the first few stops early)."""
     for index, line in enumerate(lines):
         if _QUOTE_HEADER.match(line) or _header_block_starts(lines, index):
-            break
+            return
         if line.lstrip().startswith(">"):
             continue
-        kept.append(line)
-    return "\n".join(kept)
+        yield line
 
 
 _QUOTED_FROM = re.compile(r"^\s*(von|from):\s*\S", re.IGNORECASE)
@@ -115,11 +131,19 @@ def _header_block_starts(lines: list[str], index: int) -> bool:
     return bool(following) and bool(_QUOTED_NEXT.match(following[0]))
 
 
-@functools.lru_cache(maxsize=16)
 def first_lines(text: str, count: int = BODY_LINES) -> str:
     """The first `count` non-empty lines of the sender's own text, joined by newlines."""
-    lines = [line for line in own_text(text).splitlines() if line.strip()]
-    return "\n".join(lines[:count])
+    return _first_lines_cached(text, count) if len(text) <= _CACHED_CHARS else _first_lines(text, count)
+
+
+@functools.lru_cache(maxsize=16)
+def _first_lines_cached(text: str, count: int) -> str:
+    return _first_lines(text, count)
+
+
+def _first_lines(text: str, count: int) -> str:
+    own = (line for line in _own_lines(text.splitlines()) if line.strip())
+    return "\n".join(itertools.islice(own, count))
 
 
 def mentions(pattern: re.Pattern[str], subject: str, text: str) -> str | None:

@@ -193,6 +193,9 @@ def _charset(part: Message) -> str | None:
     if content_type is None:
         return None
     key = str(content_type)
+    if len(key) > 1000:  # not one of the usual few values: not kept (256 long ones would pin their bytes)
+        charset = part.get_param("charset")
+        return charset and str(charset)
     if key not in _CHARSETS:
         if len(_CHARSETS) >= 256:
             _CHARSETS.clear()
