@@ -252,15 +252,16 @@ def import_(ctx: click.Context, event_id: str, file: Path) -> None:
 @click.pass_context
 def history(ctx: click.Context, event_id: str, email: str | None) -> None:
     """Every change of the event's registrations: who, what, when, old -> new status."""
-    from mailbot.adapters.addresses import normalize_address  # noqa: PLC0415
+    from mailbot.adapters.addresses import check_address  # noqa: PLC0415
     from mailbot.bootstrap import open_database  # noqa: PLC0415
 
     config = _config(ctx)
     event_id = _event_id(ctx, event_id)
     tz = ZoneInfo(config.bot.timezone)
-    normalized = normalize_address(email) if email else None
-    if email and normalized is None:
-        _fail(f"history: not a valid email address: {email!r}", 2)
+    checked = check_address(email) if email else None
+    normalized = checked.normalized if checked else None
+    if checked and normalized is None:
+        _fail(f"history: not a valid email address: {email!r} ({checked.reason})", 2)
 
     def show() -> None:
         with open_database(config).transaction() as tx:

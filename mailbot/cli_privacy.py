@@ -14,10 +14,11 @@ from mailbot.cli import _config, _fail, _guard, write_private
 
 
 def _check_address(command: str, address: str) -> None:
-    from mailbot.adapters.addresses import normalize_address  # noqa: PLC0415
+    from mailbot.adapters.addresses import check_address  # noqa: PLC0415
 
-    if normalize_address(address) is None:
-        _fail(f"{command}: not a valid email address: {address!r}", 2)
+    reason = check_address(address).reason
+    if reason:
+        _fail(f"{command}: not a valid email address: {address!r} ({reason})", 2)
 
 
 @click.command()

@@ -1265,7 +1265,8 @@ class Desk:
             reason=reason, sent=sent, limit=self.config.bot.max_replies_per_hour, pending=pending
         )
         alerts = []
-        for number, admin in enumerate(self.config.bot.admin_addresses):
+        for number, configured in enumerate(self.config.bot.admin_addresses):
+            admin = reply_address(configured)  # an IDN domain in A-labels, as for replies
             alert = replies.build_alert(
                 to=admin,
                 subject="mailbot: Versand pausiert / sending paused",

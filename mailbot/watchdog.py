@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from mailbot.adapters.addresses import reply_address
 from mailbot.adapters.db import Database
 from mailbot.config import Config
 from mailbot.core import replies
@@ -252,7 +253,7 @@ class Watchdog:
         mails = []
         for number, admin in enumerate(admins):
             message = replies.build_alert(
-                to=admin,
+                to=reply_address(admin),  # an IDN domain in A-labels, as for replies
                 subject=subject,
                 body=body,
                 message_id=self.desk.new_message_id(),
@@ -260,7 +261,7 @@ class Watchdog:
                 settings=self.desk.reply_settings,
             )
             sender = self.config.smtp.sender_address
-            mails.append(OutgoingMail(-1 - number, sender, admin, message.as_bytes()))
+            mails.append(OutgoingMail(-1 - number, sender, message.recipient, message.as_bytes()))
         results: list[DeliveryResult] = []
         try:
             self.desk.mailer.send_all(mails, results.append)

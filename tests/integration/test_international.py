@@ -210,3 +210,45 @@ def test_a_huge_subject_and_message_id_give_a_reply_the_server_takes(
     assert subject.startswith("Re: Digitalisierung 08.10. xxx")
     assert subject.endswith("…")
     assert by_recipient(smtp_sink.messages)["c@example.org"].message()["In-Reply-To"] is None
+
+
+def test_an_admin_at_an_idn_domain_gets_the_alert_through_a_server_without_smtputf8(
+    dovecot_server: Dovecot, imap_account: ImapAccount, ascii_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """`[bot] admin_addresses` at an IDN domain: the alert goes to the A-label form, ASCII only."""
+    config = write_config(tmp_path, imap_account, ascii_sink, f"sqlite:///{tmp_path / 'm.db'}")
+    config.write_text(
+        config.read_text().replace(
+            "[bot]\n", '[bot]\nmax_replies_per_hour = 1\nadmin_addresses = ["it@bürger-büro.de"]\n'
+        ),
+        encoding="utf-8",
+    )
+    dovecot_server.append_many(
+        imap_account.user, [(mail(f"p{n}@example.org", n), T0 + timedelta(minutes=n)) for n in range(2)]
+    )
+    for _ in range(2):  # the limit is met in the first pass's sending, or at the latest in the second's
+        code, _, err = invoke(config, "run", "--once")
+        assert code == 0, err
+    alerts = [m for m in ascii_sink.messages if str(m.message()["X-Mailbot-Status"]) == "alert"]
+    assert [m.rcpt_tos for m in alerts] == [("it@xn--brger-bro-q9ag.de",)]
+    assert alerts[0].data.isascii()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(["history", "digitalisierung-2020", "--email"], id="history"),
+        pytest.param(["cancel", "digitalisierung-2020", "--email"], id="cancel"),
+        pytest.param(["forget"], id="forget"),
+        pytest.param(["export-person"], id="export-person"),
+    ],
+)
+def test_admin_commands_say_why_an_address_is_refused(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path, command: list[str]
+) -> None:
+    """An address the commands can't use is refused in one line with email-validator's reason."""
+    config = write_config(tmp_path, imap_account, smtp_sink, f"sqlite:///{tmp_path / 'm.db'}")
+    code, _, err = invoke(config, *command, "hans..meier@example.org")
+    assert code != 0
+    (line,) = err.strip().splitlines()
+    assert line.endswith("(An email address cannot have two periods in a row.)")
