@@ -252,3 +252,22 @@ def test_admin_commands_say_why_an_address_is_refused(
     assert code != 0
     (line,) = err.strip().splitlines()
     assert line.endswith("(An email address cannot have two periods in a row.)")
+
+
+def test_a_bounce_naming_the_a_label_address_finds_the_reply_to_the_unicode_one(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """A DSN without our Message-ID that reports `anna@xn--mller-kva.de` marks the registration of
+    `anna@müller.de` undeliverable (the failed recipient is compared normalised)."""
+    from tests.integration.test_intents import dsn_for  # noqa: PLC0415
+
+    config = write_config(tmp_path, imap_account, smtp_sink, f"sqlite:///{tmp_path / 'm.db'}")
+    dovecot_server.append_many(imap_account.user, [(mail("Anna <anna@müller.de>", 1), T0)])
+    assert invoke(config, "run", "--once")[0] == 0
+    bounce = dsn_for("<unknown@elsewhere.example>", "ANNA@xn--mller-kva.de")
+    dovecot_server.append_many(imap_account.user, [(bounce, T0 + timedelta(minutes=5))])
+    code, out, err = invoke(config, "run", "--once")
+    assert code == 0, err
+    assert '"bounce": 1' in out
+    rows = read_csv(invoke(config, "export")[1].encode())
+    assert [(r["email"], r["reply_status"]) for r in rows] == [("anna@müller.de", "undeliverable")]
