@@ -13,6 +13,7 @@ from mailbot.adapters.imap import PreparedMailbox, open_mailbox
 from mailbot.adapters.oauth import CommandTokenSource, MsalTokenSource, TokenProvider, TokenSource
 from mailbot.adapters.smtp import SmtpMailer
 from mailbot.config import Config, OAuthSettings
+from mailbot.core.pacing import Pacer
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
 from mailbot.ports import Clock, Mailbox
 from mailbot.service import Desk
@@ -87,6 +88,7 @@ def build_desk(
     def new_message_id() -> str:
         return f"<{secrets.token_hex(16)}{MESSAGE_ID_MARK}{domain}>"  # 128 random bits, as a uuid4 had
 
+    pacer = Pacer(smtp.max_per_minute)  # shared: the mailer spaces the mails, the desk bounds each flush
     mailer = SmtpMailer(
         host=smtp.host,
         port=smtp.port,
@@ -97,6 +99,7 @@ def build_desk(
         cafile=smtp.ca_file,
         token=smtp_token(config),
         connections=smtp.connections,
+        pacer=pacer,
     )
     db = db or open_database(config)
     return Desk(
@@ -111,4 +114,5 @@ def build_desk(
         stop=stop,
         read_bounce=bounces.read,
         event_templates={event.id: load_overrides(event.templates_dir) for event in config.events},
+        pacer=pacer,
     )

@@ -118,6 +118,9 @@ class SmtpSettings:
     # (a fourth gets "432 4.3.2 concurrent connections limit exceeded").
     connections: int = 3
     sender_process: bool = True  # `mailbot run` sends from a second process beside the pass (a second core)
+    # Replies per minute at most, evenly spaced, in order (0: as fast as the server takes them). Exchange
+    # Online takes about 30 per minute per mailbox; its throttling answers slow the pace further.
+    max_per_minute: int = 0
     auth: Auth = "password"  # "xoauth2": log in with an OAuth 2.0 access token (Microsoft 365, Google)
     oauth: OAuthSettings | None = None  # set exactly when auth = "xoauth2"
 
@@ -529,6 +532,7 @@ _SMTP: Final[Mapping[str, _Key]] = {
     "allow_insecure": _Key(_flag, default=False),
     "connections": _Key(_connections, default=3),
     "sender_process": _Key(_flag, default=True),
+    "max_per_minute": _Key(_limit, default=0),
     **_OAUTH_KEYS,
 }
 _DATABASE: Final[Mapping[str, _Key]] = {

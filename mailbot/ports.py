@@ -45,6 +45,7 @@ class DeliveryResult:
     accepted: bool
     permanent: bool = False
     error: str = ""
+    throttled: bool = False  # a temporary answer asking to slow down (core/pacing.py): no fault of the mail
 
 
 class Mailbox(Protocol):

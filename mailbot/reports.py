@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters.console import render_table
 from mailbot.adapters.db import Database
 from mailbot.config import Config
-from mailbot.service import LAST_POLL, PAUSE_REASON, PAUSED_SINCE
+from mailbot.service import LAST_POLL, PAUSE_REASON, PAUSED_SINCE, THROTTLED
 
 # `status` fits a terminal this wide; an 80-column one too while event ids have at most 20 characters.
 STATUS_WIDTH = 100
@@ -31,6 +31,8 @@ def status_text(db: Database, config: Config, *, color: bool | None = None, widt
         last_poll = tx.get_state(LAST_POLL)
         paused = tx.get_state(PAUSED_SINCE)
         pause_reason = tx.get_state(PAUSE_REASON)
+        queued = tx.pending_replies()
+        throttled = json.loads(tx.get_state(THROTTLED) or "{}")
         ledger = tx.ledger_counts()
     width = min(width or shutil.get_terminal_size((STATUS_WIDTH, 24)).columns, STATUS_WIDTH)
     rows: list[list[str | int]] = []
@@ -83,6 +85,12 @@ def status_text(db: Database, config: Config, *, color: bool | None = None, widt
         out.append(
             f"SENDING PAUSED since {_local(paused, tz)}: {reason}; replies wait and resume by themselves"
         )
+    if queued or config.smtp.max_per_minute:
+        rate = float(config.smtp.max_per_minute)
+        now = datetime.now(tz)
+        if throttled and now - datetime.fromisoformat(throttled["at"]) < THROTTLE_MEMORY:
+            rate = float(throttled["rate"])  # slowed down lately: the pace recovers within minutes
+        out.append(_queue_line(queued, rate, config.smtp.max_per_minute))
     if ledger:
         # A count stays with its name when the line wraps (\0 holds the space until then).
         out.append("messages in the ledger: " + ", ".join(f"{k}\0{v}" for k, v in sorted(ledger.items())))
@@ -105,6 +113,27 @@ def _fit(line: str, width: int) -> str:
         return line
     indent = " " * (len(line) - len(line.lstrip()) + 2)
     return "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False))
+
+
+THROTTLE_MEMORY = timedelta(minutes=10)  # a throttle longer ago than this no longer slows the estimate
+
+
+def _queue_line(queued: int, rate: float, configured: int) -> str:
+    """The replies waiting, and about when the last goes out at the pace now ([smtp] max_per_minute)."""
+    line = f"replies queued: {queued}"
+    if not rate or not queued:
+        return line + (f" (paced: at most {configured} per minute)" if configured else "")
+    seconds = round(queued * 60 / rate)
+    minutes = round(seconds / 60)
+    eta = f"{seconds} s" if seconds < 60 else f"{minutes // 60} h {minutes % 60} min".removeprefix("0 h ")
+    line += f"; the last goes out in about {eta} at {rate:g} per minute"
+    if configured and rate < configured:
+        line += f" (slowed down by the server's throttling answers; [smtp] max_per_minute = {configured})"
+    elif configured:
+        line += " ([smtp] max_per_minute)"
+    else:
+        line += " (slowed down by the server's throttling answers)"
+    return line
 
 
 def _local(iso: str, tz: tzinfo) -> str:

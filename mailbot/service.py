@@ -34,6 +34,7 @@ from mailbot.core.model import (
     RuleContext,
     Status,
 )
+from mailbot.core.pacing import Pacer
 from mailbot.core.parse import MessageParseError, parse_message
 from mailbot.errors import EnvironmentFault, MailbotError, TemporaryDeliveryError
 from mailbot.faults import environment_fault
@@ -62,6 +63,7 @@ FIRST_SEND_BATCH = 20  # replies claimed while the server's pace is unknown (see
 LAST_POLL = "last_successful_poll"
 PAUSED_SINCE = "sending_paused_since"
 PAUSE_REASON = "sending_paused_reason"  # the breaker's reason, for `status`
+THROTTLED = "send_throttled"  # JSON {"at", "rate"}: when the SMTP server last slowed us down, to what pace
 # A bounce naming none of our Message-IDs matches a reply to a failed recipient only if sent this recently.
 BOUNCE_MATCH_WINDOW = timedelta(days=3)
 REPLY_LIMIT_WINDOW = timedelta(days=1)  # max_replies_per_address_per_day counts the replies of this window
@@ -134,6 +136,7 @@ class FlushReport:
     deferred: int = 0
     error: str = ""
     paused: bool = False  # a breaker holds sending: the hourly reply limit, or a storm (core/storm.py)
+    throttled: int = 0  # throttling answers ("432 4.3.2"): the pace slowed, the reply goes again
 
     @property
     def stopped(self) -> bool:
@@ -147,6 +150,7 @@ class FlushReport:
         self.deferred += other.deferred
         self.error = self.error or other.error
         self.paused = self.paused or other.paused
+        self.throttled += other.throttled
 
 
 @dataclass(frozen=True)
@@ -188,8 +192,10 @@ class Desk:
         event_templates: Mapping[str, Mapping[str, str]] | None = None,
         use_leader_lock: bool = True,
         journal: SentJournal | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.config = config
+        self.pacer = pacer or Pacer(config.smtp.max_per_minute)  # the mailer's, when it paces (bootstrap)
         self.journal = journal  # SQLite: where a sending process records accepted replies (journal.py)
         self.record_to_journal = False  # set in that process: record there, fold into the database per batch
         self.use_leader_lock = use_leader_lock
@@ -261,16 +267,17 @@ class Desk:
             return report, background.finish(leader)
         total = FlushReport()
 
-        def send() -> None:
+        def send(wait: bool = False) -> None:
+            # Between batches only what is due by [smtp] max_per_minute now: reading goes on meanwhile.
             if not (total.stopped or self.stop.is_set()):
-                total.add(self.flush_outbox(leader=leader))
+                total.add(self.flush_outbox(leader=leader, wait=wait))
 
         self.committed = send
         try:
             report = self.poll_once()
         finally:
             self.committed = None
-        send()  # the rest: replies of mails answered by admins, promotions, retries that came due
+        send(wait=True)  # the rest: replies of mails answered by admins, promotions, retries that came due
         return report, total
 
     def _release_orphaned_claim(self) -> None:
@@ -1081,15 +1088,24 @@ class Desk:
 
     # --- the outbox ---------------------------------------------------------------------------------
     def flush_outbox(
-        self, *, on_sent: Callable[[], None] | None = None, pace: float = 0.0, leader: bool = False
+        self,
+        *,
+        on_sent: Callable[[], None] | None = None,
+        pace: float = 0.0,
+        leader: bool = False,
+        wait: bool = True,
     ) -> FlushReport:
         """Send every due reply over one connection per batch; mark each as the server answers.
 
         At most `[bot] max_replies_per_hour` replies go out per hour: past it sending pauses (nothing is
         lost, the replies wait), `status` shows it, and the admins get one alert per pause. The pass-runner
         (`leader`, holding the leader lock) records its claim, so the next one can release it after a crash.
+
+        With `[smtp] max_per_minute` the replies go out at that pace, in order; a flush waits for their turn
+        at most one poll interval (`wait=False`: not at all), and the rest waits for the next flush.
         """
         report = FlushReport()
+        self.pacer.deadline = time.monotonic() + (self.config.bot.poll_interval if wait else 0.0)
         try:
             self._flush_batches(report, on_sent=on_sent, pace=pace, leader=leader)
         finally:
@@ -1152,13 +1168,17 @@ class Desk:
                 break
             if not mails:
                 break
-            started = time.monotonic()
-            sent = self._send(mails, {r.id: r.attempts for r in rows}, report, on_sent=on_sent, pace=pace)
-            if not sent:
+            started, interval = time.monotonic(), self.pacer.interval
+            outcome = self._send(mails, {r.id: r.attempts for r in rows}, report, on_sent=on_sent, pace=pace)
+            if self.pacer.interval > interval:
+                self._record_throttle()
+            if outcome == "failed":
                 break
             self._seconds_per_mail = (time.monotonic() - started) / len(mails)
-            if len(mails) < batch:
-                break
+            if outcome == "throttled":
+                continue  # the throttled reply and the rest again, at the slower pace
+            if outcome == "halted" or len(mails) < batch:
+                break  # past the pacer's deadline: the rest goes in the next flush
 
     def _storm_check(
         self, tx: Tx, now: datetime, rows: list[ClaimedReply], sent_last_hour: int
@@ -1187,7 +1207,7 @@ class Desk:
         last, or at `pace`; else another sender could claim the rest and send it again. A slow server (shared
         hosting takes a second per mail) gets small batches; the first batch is small until the rate is known.
         """
-        per_mail = max(pace, self._seconds_per_mail or 0.0)
+        per_mail = max(pace, self._seconds_per_mail or 0.0, self.pacer.interval)
         if per_mail <= 0:
             return FIRST_SEND_BATCH if self._seconds_per_mail is None else OUTBOX_BATCH
         return max(1, min(OUTBOX_BATCH, int(SEND_LEASE.total_seconds() / 2 / per_mail)))
@@ -1200,34 +1220,28 @@ class Desk:
         *,
         on_sent: Callable[[], None] | None,
         pace: float,
-    ) -> bool:
-        """Send one batch; False when the connection failed (the rest is retried later with backoff).
+    ) -> str:
+        """Send one batch: "sent"; "failed" when the connection failed (the rest is retried later with
+        backoff); "throttled" or "halted" when the mailer stopped early (a throttling answer; the pacer's
+        deadline): the mails it did not send are due again at once, in their order, no attempt counted.
 
         `pace` seconds pass between two mails (throttling for `send-access`); `on_sent` ticks a progress bar.
         Interrupted (Ctrl-C), the unsent mails of the batch are released at once for the next run.
         """
         handled: set[int] = set()
+        throttled: list[int] = []
 
         def record(result: DeliveryResult) -> None:
             """Record the answer at once: a crash resends at most the mail in flight per connection."""
             when = self.clock()
-            if result.accepted:
-                if self.record_to_journal and self.journal is not None:
-                    self.journal.append(result.outbox_id, when)
-                else:
-                    self.db.mark_sent(result.outbox_id, when)
-                report.sent += 1
-            else:
-                with self.db.transaction() as tx:
-                    retry = when + backoff(attempts[result.outbox_id] + 1)
-                    tx.mark_failed(
-                        result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry
-                    )
-                if result.permanent:
-                    report.failed += 1
-                else:
-                    report.deferred += 1
-                log.warning("reply %s refused: %s", result.outbox_id, result.error)
+            if result.throttled:
+                # Not the mail's fault: it goes again first once the slower pace allows (core/pacing.py).
+                throttled.append(result.outbox_id)
+                handled.add(result.outbox_id)
+                report.throttled += 1
+                log.info("reply %s: the server asks to slow down (%s)", result.outbox_id, result.error)
+                return
+            self._record_answer(result, when, attempts[result.outbox_id], report)
             handled.add(result.outbox_id)
             if on_sent is not None:
                 on_sent()
@@ -1237,21 +1251,55 @@ class Desk:
         try:
             self.mailer.send_all(mails, record)
         except (KeyboardInterrupt, SystemExit):
+            unsent = [m.outbox_id for m in mails if m.outbox_id not in handled] + throttled
             with self.db.transaction() as tx:
-                tx.release([m.outbox_id for m in mails if m.outbox_id not in handled], self.clock())
+                tx.release(unsent, self.clock())
             raise
         except TemporaryDeliveryError as exc:
             report.error = str(exc)
             when = self.clock()
             with self.db.transaction() as tx:
+                tx.release(throttled, when)
                 for mail in mails:
                     if mail.outbox_id not in handled:
                         retry = when + backoff(attempts[mail.outbox_id] + 1)
                         tx.mark_failed(mail.outbox_id, when, str(exc), permanent=False, retry_at=retry)
                         report.deferred += 1
             log.warning("sending paused: %s", exc)
-            return False
-        return True
+            return "failed"
+        unsent = [m.outbox_id for m in mails if m.outbox_id not in handled] + throttled
+        if unsent:
+            with self.db.transaction() as tx:
+                tx.release(unsent, self.clock())
+            return "throttled" if throttled else "halted"
+        return "sent"
+
+    def _record_answer(
+        self, result: DeliveryResult, when: datetime, attempts: int, report: FlushReport
+    ) -> None:
+        """Record the server's answer to one reply: sent, or refused (for good, or retried with backoff)."""
+        if result.accepted:
+            if self.record_to_journal and self.journal is not None:
+                self.journal.append(result.outbox_id, when)
+            else:
+                self.db.mark_sent(result.outbox_id, when)
+            report.sent += 1
+            return
+        with self.db.transaction() as tx:
+            retry = when + backoff(attempts + 1)
+            tx.mark_failed(result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry)
+        if result.permanent:
+            report.failed += 1
+        else:
+            report.deferred += 1
+        log.warning("reply %s refused: %s", result.outbox_id, result.error)
+
+    def _record_throttle(self) -> None:
+        """The server slowed us down: keep when and to what pace, for `status` (only then: a write from the
+        sending process waits for SQLite's lock, which the pass holds most of the time in a rush)."""
+        with self.db.transaction() as tx:
+            state = {"at": self.clock().isoformat(), "rate": round(self.pacer.rate, 3)}
+            tx.set_state(THROTTLED, json.dumps(state))
 
     def _pause(self, now: datetime, reason: str, sent: int, pending: int) -> None:
         """Remember the pause and why; the first time, tell the admins by mail (outside the limit, once)."""

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import aiosmtplib
@@ -16,6 +17,7 @@ from aiosmtplib.typing import SMTPStatus
 
 from mailbot.adapters.imap import tls_context
 from mailbot.adapters.oauth import refused, xoauth2_string
+from mailbot.core.pacing import Pacer, is_throttling
 from mailbot.errors import MailbotError, TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, OutgoingMail
 
@@ -30,6 +32,10 @@ class SmtpMailer:
     `timeout` bounds the connect (with the greeting), the login, and each mail's transaction (MAIL, RCPT
     and DATA together: one timer per mail, not one per command): a server that accepts but never answers
     raises TemporaryDeliveryError after `timeout` seconds, never a hang.
+
+    `pacer` spaces the mails' starts ([smtp] max_per_minute). A throttling answer slows it down and ends the
+    batch: that mail is reported `throttled`, the rest not at all (the caller gives both back, in order),
+    and so are the mails whose slot is past the pacer's deadline.
     """
 
     def __init__(
@@ -44,11 +50,13 @@ class SmtpMailer:
         cafile: str | None = None,
         token: Callable[[], str] | None = None,  # access tokens: log in with SASL XOAUTH2, not the password
         connections: int = 1,
+        pacer: Pacer | None = None,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout, self.cafile = username, password, timeout, cafile
         self.token = token
         self.connections = connections
+        self.pacer = pacer or Pacer(0)
 
     def send_all(self, mails: Sequence[OutgoingMail], report: Callable[[DeliveryResult], None]) -> None:
         """Send each mail and report the server's answer right away; connection trouble raises."""
@@ -64,29 +72,42 @@ class SmtpMailer:
         A connection that fails leaves its remaining mails to the others; connection trouble is raised
         only when some mail was not answered (those are retried later by the caller).
         """
-        queue: Iterator[OutgoingMail] = iter(mails)
+        halt = asyncio.Event()  # a throttling answer or the pacer's deadline: no lane starts another mail
+        queue: Iterator[OutgoingMail] = _until(halt, mails)
         answered = 0
 
         def counted(result: DeliveryResult) -> None:
             nonlocal answered
             answered += 1
+            if result.throttled:
+                self.pacer.throttled(time.monotonic())
+                halt.set()
+            elif result.accepted:
+                self.pacer.accepted()
             report(result)
 
         lanes = max(1, min(self.connections, -(-len(mails) // MAILS_PER_CONNECTION)))
         outcomes = await asyncio.gather(
-            *(self._lane(queue, counted, local_hostname) for _ in range(lanes)), return_exceptions=True
+            *(self._lane(queue, counted, local_hostname, halt) for _ in range(lanes)), return_exceptions=True
         )
         errors = [o for o in outcomes if isinstance(o, BaseException)]
         for error in errors:
             if not isinstance(error, Exception):
                 raise error  # KeyboardInterrupt, cancellation: as they are
-        if errors and answered < len(mails):
+        if any(isinstance(error, _Throttled) for error in errors):
+            self.pacer.throttled(time.monotonic())  # the greeting or login said "slow down": slower next time
+        errors = [error for error in errors if not isinstance(error, _Throttled)]
+        if errors and answered < len(mails) and not halt.is_set():
             raise errors[0]
 
     async def _lane(
-        self, queue: Iterator[OutgoingMail], report: Callable[[DeliveryResult], None], local_hostname: str
+        self,
+        queue: Iterator[OutgoingMail],
+        report: Callable[[DeliveryResult], None],
+        local_hostname: str,
+        halt: asyncio.Event,
     ) -> None:
-        """One connection sending mails from the shared queue until it is empty."""
+        """One connection sending mails from the shared queue until it is empty (or sending halts)."""
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -102,9 +123,20 @@ class SmtpMailer:
             if smtp.is_ehlo_or_helo_needed:
                 await smtp.ehlo()
         except (OSError, aiosmtplib.SMTPException) as exc:
+            answer = f"{exc.code} {exc.message}" if isinstance(exc, aiosmtplib.SMTPResponseException) else ""
+            if is_throttling(answer):
+                raise _Throttled(f"SMTP {self.host}:{self.port}: {_one_line(exc)}") from exc
             raise TemporaryDeliveryError(f"SMTP {self.host}:{self.port}: {_one_line(exc)}") from exc
         try:
             for mail in queue:
+                start = self.pacer.slot(time.monotonic())
+                if start is None:  # past the deadline: this and the rest wait for the next flush
+                    halt.set()
+                    break
+                if (wait := start - time.monotonic()) > 0:
+                    await asyncio.sleep(wait)
+                if halt.is_set():  # another lane was throttled meanwhile
+                    break
                 report(await self._send_one(smtp, mail))
         finally:
             try:
@@ -156,11 +188,13 @@ class SmtpMailer:
                 f"SMTP {self.host}:{self.port}: no answer within {self.timeout:g} s ([smtp] timeout)"
             ) from exc
         except aiosmtplib.SMTPResponseException as exc:
+            error = f"{exc.code} {_one_line(exc.message)}"
             return DeliveryResult(
                 mail.outbox_id,
                 accepted=False,
                 permanent=500 <= exc.code < 600,
-                error=f"{exc.code} {_one_line(exc.message)}",
+                error=error,
+                throttled=is_throttling(error),
             )
         except (aiosmtplib.SMTPNotSupported, ValueError) as exc:
             # This mail can't go through this server (an address that can't be quoted): refused for good,
@@ -169,6 +203,18 @@ class SmtpMailer:
         except (OSError, aiosmtplib.SMTPException) as exc:
             raise TemporaryDeliveryError(f"SMTP {self.host}:{self.port}: {_one_line(exc)}") from exc
         return DeliveryResult(mail.outbox_id, accepted=True)
+
+
+class _Throttled(TemporaryDeliveryError):
+    """The server answered the connection or login with a throttling answer: slow down, nothing failed."""
+
+
+def _until(halt: asyncio.Event, mails: Sequence[OutgoingMail]) -> Iterator[OutgoingMail]:
+    """The mails in order, until sending halts."""
+    for mail in mails:
+        if halt.is_set():
+            return
+        yield mail
 
 
 async def _transaction(smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> None:
