@@ -19,7 +19,7 @@ from mailbot.adapters.addresses import check_address, normalize_address, reply_a
 from mailbot.adapters.db import BufferedWriteError, ClaimedReply, Database, DuplicateMessageError, Tx
 from mailbot.adapters.journal import SentJournal
 from mailbot.config import Config
-from mailbot.core import authentication, booking, bounce, chain, entry, ics, replies, storm
+from mailbot.core import authentication, booking, bounce, chain, entry, ics, replies, storm, unanswered
 from mailbot.core.identity import content_hash
 from mailbot.core.model import (
     Address,
@@ -77,6 +77,7 @@ _FLAG_OUTCOMES = tuple(
         Outcome.DUPLICATE,
         Outcome.CANCELLED,
         Outcome.STATUS,
+        Outcome.NOT_REGISTERED,
         Outcome.OUTSIDE_WINDOW,
     )
 )
@@ -91,6 +92,7 @@ _OUTCOME_RANK = (
     Outcome.STATUS,
     Outcome.DUPLICATE,
     Outcome.OUTSIDE_WINDOW,
+    Outcome.NOT_REGISTERED,
 )
 
 
@@ -607,7 +609,8 @@ class Desk:
             # "Abmeldung" in a reply to our mail: the event it was about
             event_ids = tuple(e for e in tx.events_of_replies(verdict.our_references) if e in self.events)
         if verdict.intent is None or not event_ids:
-            self._record(tx, arrival, msg, Outcome.NOT_REGISTRATION, "not the desk's business", hits=hits)
+            why = unanswered.why_not_registration(verdict, msg, self.keywords.patterns)
+            self._record(tx, arrival, msg, Outcome.NOT_REGISTRATION, why, hits=hits)
             return Outcome.NOT_REGISTRATION
         if self.config.bot.require_authenticated_sender:
             trusted, why = authentication.authenticated(msg, self.config.bot.authserv_id)
@@ -689,12 +692,13 @@ class Desk:
             registration_id = None
             if intent is Intent.CANCEL:
                 decision = booking.cancel(existing)
-                found.append(Outcome.CANCELLED)
+                # Outcomes, not intents: "Abmeldung" from someone without a registration cancelled nothing.
+                found.append(Outcome.CANCELLED if decision.status is not None else Outcome.NOT_REGISTERED)
                 if decision.reply is ReplyStatus.CANCELLED:
                     registration_id = tx.cancel(event_id, normalized, now, actor)
             elif intent is Intent.STATUS:
                 decision = booking.status(existing)
-                found.append(Outcome.STATUS)
+                found.append(Outcome.STATUS if decision.status is not None else Outcome.NOT_REGISTERED)
             elif refused := booking.outside_window(event, existing, arrival.internaldate):
                 decision = refused
                 found.append(Outcome.OUTSIDE_WINDOW)

@@ -53,8 +53,9 @@ class Outcome(enum.StrEnum):
 
     REGISTERED = "registered"  # at least one new registration
     DUPLICATE = "duplicate"  # keyword mail from an address already registered
-    CANCELLED = "cancelled"  # a registration was cancelled (or there was none to cancel)
-    STATUS = "status"  # a status query was answered
+    CANCELLED = "cancelled"  # a registration was cancelled
+    STATUS = "status"  # a status query was answered with a seat or waitlist place
+    NOT_REGISTERED = "not-registered"  # a cancellation or status query from someone not registered (answered)
     OUTSIDE_WINDOW = "outside-window"  # a registration before the window opened or after it closed
     HELD = "held"  # sender not authenticated (require_authenticated_sender): no reply, for staff to decide
     ALREADY_PROCESSED = "already-processed"  # the same mail under a new UID/UIDVALIDITY: done before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -108,6 +109,41 @@ def test_cancel_as_reply_to_our_mail_and_status_query(
     assert [s for _, s in statuses(smtp_sink, 1)] == ["status", "cancelled", "not-registered"]
     assert "Platz 1 von 75" in smtp_sink.messages[1].message().get_content()
     assert mailbox_state(dovecot_server, imap_account)["<thanks@example.org>"] == ()
+
+
+def test_run_summary_counts_outcomes_and_inspect_says_why_a_reply_is_left_alone(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """One cancellation and one 'Abmeldung' of someone not registered count as one each, not "cancelled": 2;
+    `inspect` of a "Danke!" reply naming the keyword tells why it is not a registration."""
+    dovecot_server.append_many(imap_account.user, [(mail(1, "Digitalisierung 08.10."), T0)])
+    assert invoke(config_file, "run", "--once")[0] == 0
+    ours = str(smtp_sink.messages[0].message()["Message-ID"])
+    mails = [
+        mail(1, "Abmeldung Digitalisierung 08.10.", mid="cancel1"),
+        mail(2, "Abmeldung Digitalisierung 08.10.", mid="cancel2"),  # person 2 never registered
+        mail(3, "Status Digitalisierung 08.10.", mid="status3"),  # nor did person 3
+        mail(1, "Re: Digitalisierung 08.10.", "Danke!", in_reply_to=ours, mid="thanks"),
+        mail(4, "Digitalisierung", "Hallo,\r\nich komme gern.\r\n\r\n> Digitalisierung 08.10.", mid="quoted"),
+    ]
+    dovecot_server.append_many(
+        imap_account.user, [(m, T0 + timedelta(hours=1, minutes=i)) for i, m in enumerate(mails)]
+    )
+    code, out, err = invoke(config_file, "run", "--once")
+    assert code == 0, err
+    assert out.startswith("processed 5 message(s) "), out
+    counts = json.loads(out[out.index("{") : out.index("}") + 1])
+    assert counts == {"cancelled": 1, "not-registered": 2, "not-registration": 2}
+    assert [s for _, s in statuses(smtp_sink, 1)] == ["cancelled", "not-registered", "not-registered"]
+
+    code, out, _ = invoke(config_file, "inspect", "<thanks@example.org>")
+    assert code == 0
+    assert (
+        "  outcome:   not-registration (names digitalisierung-2020 only in the subject of a reply to our "
+        "mail, and its own text asks for nothing (no keyword, no cancel or status word): for staff)"
+    ) in out.splitlines()
+    code, out, _ = invoke(config_file, "inspect", "<quoted@example.org>")
+    assert "outcome:   not-registration (names digitalisierung-2020 only in quoted text" in out
 
 
 def test_quoted_cancel_word_does_not_cancel(
