@@ -107,7 +107,9 @@ def add(
             else ""
         )
         if decision.reply is ReplyStatus.DUPLICATE:
-            held = ", ".join(p for p in (str(decision.status), f"position {decision.position}", place) if p)
+            held = ", ".join(
+                p for p in (str(decision.status), f"arrival no. {decision.position}", place) if p
+            )
             click.echo(
                 f"duplicate: already registered for {event_id} as #{done.registration_id} "
                 f"({done.name}, {held}); nothing new recorded"
@@ -115,7 +117,7 @@ def add(
         else:
             click.echo(
                 f"{decision.reply.value}: {name} (registration #{done.registration_id}, "
-                f"position {decision.position}" + (f", {place})" if place else ")")
+                f"arrival no. {decision.position}" + (f", {place})" if place else ")")
             )
         if done.warning:
             click.echo(f"mailbot: warning: {done.warning}", err=True)
@@ -164,7 +166,7 @@ def cancel(
         )
         if decision.reply is ReplyStatus.NOT_REGISTERED:
             _fail(f"cancel: no active registration for {email or f'#{registration_id}'} in {event_id}")
-        click.echo(f"cancelled position {decision.position}" + "".join(f"\n{line}" for line in promoted))
+        click.echo(f"cancelled arrival no. {decision.position}" + "".join(f"\n{line}" for line in promoted))
         _flush(desk)
 
     _guard(act)
@@ -177,9 +179,10 @@ def cancel(
 )
 @click.pass_context
 def list_(ctx: click.Context, event_id: str, status: str | None) -> None:
-    """The registrations of an event in arrival order."""
+    """An event's registrations in arrival order: arrival number, status, seat number or waitlist place."""
     from mailbot.adapters.console import render_table  # noqa: PLC0415
     from mailbot.bootstrap import open_database  # noqa: PLC0415
+    from mailbot.core.booking import places  # noqa: PLC0415
 
     config = _config(ctx)
     event_id = _event_id(ctx, event_id)
@@ -187,20 +190,23 @@ def list_(ctx: click.Context, event_id: str, status: str | None) -> None:
 
     def show() -> None:
         with open_database(config).transaction() as tx:
+            every = tx.registrations(event_id)  # seat and waitlist place count the whole event
             rows = [
                 [
                     str(r.id),
                     str(r.position),
                     r.status,
+                    f"seat {seat}" if seat else f"waitlist {place}" if place else "",
                     r.name,
                     r.email or "",
                     r.phone or "",
                     r.channel,
                     r.received_at.astimezone(tz).isoformat(timespec="seconds"),
                 ]
-                for r in tx.registrations(event_id, status)
+                for r, (seat, place) in zip(every, places([r.status for r in every]), strict=True)
+                if status is None or r.status == status
             ]
-        header = ["id", "position", "status", "name", "email", "phone", "channel", "received_at"]
+        header = ["id", "arrival", "status", "seat/place", "name", "email", "phone", "channel", "received_at"]
         click.echo(render_table(f"{event_id}: {len(rows)} registration(s)", header, rows))
 
     _guard(show)

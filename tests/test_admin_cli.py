@@ -85,7 +85,7 @@ def test_export_file_is_private(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert out.stat().st_mode & 0o777 == 0o600
     assert out.read_bytes().startswith(
-        b"\xef\xbb\xbfevent_id;position;status;name;email;phone;received_at;replied_at"
+        b"\xef\xbb\xbfevent_id;arrival_no;status;name;email;phone;received_at;replied_at"
     )
 
 

@@ -106,7 +106,7 @@ def test_xlsx_export_matches_the_csv_and_is_private(
     assert list(rows[0]) == list(COLUMNS)  # its times are dates already: no local-time copies
     assert all(cell.font.bold for cell in sheet[1])
     assert sheet.freeze_panes == "A2"
-    assert [r[COLUMNS.index("position")] for r in rows[1:]] == [1, 2, 3]
+    assert [r[COLUMNS.index("arrival_no")] for r in rows[1:]] == [1, 2, 3]
     assert [r[COLUMNS.index("email")] for r in rows[1:]] == [r["email"] for r in csv_rows]
 
     evil = sheet.cell(row=3, column=COLUMNS.index("name") + 1)

@@ -12,7 +12,7 @@ from mailbot.adapters.db import ExportRow
 
 COLUMNS = (
     "event_id",
-    "position",
+    "arrival_no",  # the arrival number: every registration of the event counted in arrival order (README)
     "status",
     "name",
     "email",
@@ -23,6 +23,8 @@ COLUMNS = (
     "channel",
     "cancelled_at",
     "promoted_at",
+    "seat",  # the seat number of a confirmed registration, as its replies state it
+    "waitlist_place",  # the place on the waitlist of a waitlisted one
 )
 # The times again as local wall-clock times that German Excel and LibreOffice read as dates (an ISO 8601
 # time with an offset stays text there). After COLUMNS: a script reading columns by position still works.
@@ -56,6 +58,8 @@ def export_values(row: ExportRow) -> tuple[Value, ...]:
         row.channel,
         row.cancelled_at,
         row.promoted_at,
+        row.seat,
+        row.waitlist_place,
     )
 
 

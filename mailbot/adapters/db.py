@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,7 +54,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from mailbot.adapters.journal import SentJournal
-from mailbot.core import subaddress
+from mailbot.core import booking, subaddress
 from mailbot.core.model import Event, EventCounts, Existing, Status
 
 SCHEMA_REVISION = "0005"  # the newest migration in mailbot/migrations (a test holds them together)
@@ -250,6 +251,8 @@ class ExportRow:
     reply_status: str  # sent | pending | failed | undeliverable | none
     cancelled_at: datetime | None
     promoted_at: datetime | None
+    seat: int | None = None  # seat number among the confirmed (core.booking.places)
+    waitlist_place: int | None = None  # place on the waitlist
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:  # noqa: ARG001
@@ -1409,6 +1412,10 @@ class Tx:
             select(OutboxRow).where(OutboxRow.registration_id.is_not(None)).order_by(OutboxRow.id)
         ):
             latest[row.registration_id or 0] = row
+        registrations = list(self.session.scalars(query))
+        seats: list[tuple[int | None, int | None]] = []
+        for _, group in itertools.groupby(registrations, key=lambda r: r.event_id):
+            seats += booking.places([r.status for r in group])
         return [
             ExportRow(
                 event_id=r.event_id,
@@ -1423,8 +1430,10 @@ class Tx:
                 reply_status=_reply_status(r, latest.get(r.id)),
                 cancelled_at=r.cancelled_at,
                 promoted_at=r.promoted_at,
+                seat=seat,
+                waitlist_place=place,
             )
-            for r in self.session.scalars(query)
+            for r, (seat, place) in zip(registrations, seats, strict=True)
         ]
 
 

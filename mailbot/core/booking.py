@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from mailbot.core.model import Decision, Event, EventCounts, Existing, ReplyStatus, Status
@@ -92,3 +93,24 @@ def outside_window(event: Event, existing: Existing | None, arrived: datetime) -
     if arrived >= event.registration_closes:
         return Decision(reply=ReplyStatus.CLOSED, status=None, new_registration=False, position=0)
     return None
+
+
+def places(statuses: Sequence[str]) -> list[tuple[int | None, int | None]]:
+    """(seat number, waitlist place) of each of an event's registrations, given in arrival order.
+
+    The seat number counts the confirmed ones, the waitlist place the waitlisted ones, each up to and
+    including this one (as the replies state them); a cancelled registration has neither. The arrival number
+    (``position``) counts every registration, cancelled ones included.
+    """
+    seats = waiting = 0
+    found: list[tuple[int | None, int | None]] = []
+    for status in statuses:
+        if status == Status.CONFIRMED:
+            seats += 1
+            found.append((seats, None))
+        elif status == Status.WAITLISTED:
+            waiting += 1
+            found.append((None, waiting))
+        else:
+            found.append((None, None))
+    return found

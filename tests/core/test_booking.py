@@ -177,3 +177,10 @@ def test_seats_to_promote(
     now = ev.starts_at + timedelta(hours=now_offset_h)
     counts = EventCounts(confirmed=confirmed, waitlisted=waitlisted, registrations=confirmed + waitlisted)
     assert booking.seats_to_promote(ev, counts, now) == expected
+
+
+def test_places_count_seats_and_waitlist_apart_from_arrival() -> None:
+    """Seat numbers count the confirmed, waitlist places the waitlisted, in arrival order; cancelled: none."""
+    statuses = ["cancelled", "confirmed", "waitlisted", "confirmed", "cancelled", "waitlisted"]
+    expected = [(None, None), (1, None), (None, 1), (2, None), (None, None), (None, 2)]
+    assert booking.places(statuses) == expected

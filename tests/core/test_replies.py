@@ -210,20 +210,23 @@ WHEN_EN = "Thursday, 8 October 2020, 18:00–20:30"
     ("decision", "language", "expected"),
     [
         pytest.param(CONFIRMED, "de", ["Platz 17 von 30", "bestätigt"], id="de-confirmed"),
-        pytest.param(WAITLISTED, "de", ["Warteliste", "auf Platz 4"], id="de-waitlisted"),
+        pytest.param(WAITLISTED, "de", ["Warteliste", "auf Wartelistenplatz 4"], id="de-waitlisted"),
         pytest.param(
             DUP_CONFIRMED, "de", ["bereits angemeldet", "Platz 17 von 30"], id="de-duplicate-confirmed"
         ),
         pytest.param(
-            DUP_WAITLISTED, "de", ["bereits angemeldet", "Warteliste", "Platz 4"], id="de-dup-waitlisted"
+            DUP_WAITLISTED,
+            "de",
+            ["bereits angemeldet", "Warteliste", "auf Wartelistenplatz 4"],
+            id="de-dup-waitlisted",
         ),
         pytest.param(CONFIRMED, "en", ["seat 17 of 30"], id="en-confirmed"),
-        pytest.param(WAITLISTED, "en", ["waiting list at position 4"], id="en-waitlisted"),
+        pytest.param(WAITLISTED, "en", ["waiting list: your waitlist place is 4"], id="en-waitlisted"),
         pytest.param(
             DUP_CONFIRMED, "en", ["already registered", "seat 17 of 30"], id="en-duplicate-confirmed"
         ),
         pytest.param(
-            DUP_WAITLISTED, "en", ["already registered", "position 4"], id="en-duplicate-waitlisted"
+            DUP_WAITLISTED, "en", ["already registered", "waitlist place 4"], id="en-duplicate-waitlisted"
         ),
     ],
 )

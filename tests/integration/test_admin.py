@@ -155,7 +155,7 @@ def test_add_of_a_registered_address_names_the_registration_and_mails_only_when_
     code, out, err = invoke(future_config, *ADD, "--name", "Anna A", "--email", "anna@example.org")
     assert code == 0, err
     assert out.splitlines() == [
-        "confirmed: Anna A (registration #1, position 1, seat 1)",
+        "confirmed: Anna A (registration #1, arrival no. 1, seat 1)",
         "mail: the reply ('confirmed') goes to the given address",
     ]
     code, out, err = invoke(future_config, *ADD, "--name", "Anna Anders", "--email", "ANNA@example.org")
@@ -163,7 +163,7 @@ def test_add_of_a_registered_address_names_the_registration_and_mails_only_when_
     assert "#None" not in out
     assert out.splitlines() == [
         "duplicate: already registered for digitalisierung-2020 as #1 "
-        "(Anna A, confirmed, position 1, seat 1); nothing new recorded",
+        "(Anna A, confirmed, arrival no. 1, seat 1); nothing new recorded",
         "no mail: already registered (--notify sends a duplicate notice stating their registration)",
     ]
     assert statuses(smtp_sink) == [("anna@example.org", "confirmed")]
@@ -180,7 +180,7 @@ def test_add_of_a_registered_address_names_the_registration_and_mails_only_when_
     )
     assert code == 0, err
     assert out.splitlines() == [
-        "confirmed: Bernd (registration #2, position 2, seat 2)",
+        "confirmed: Bernd (registration #2, arrival no. 2, seat 2)",
         "no mail: --no-notify",
     ]
     assert len(smtp_sink.messages) == 2
@@ -213,14 +213,14 @@ def test_add_refuses_back_dating_and_the_future_and_records_nothing(future_confi
     assert invoke(future_config, *ADD, "--name", "Hanna", "--phone", "4")[0] == 0
     rows = read_csv(invoke(future_config, "export")[1].encode())
     assert [r["name"] for r in rows] == ["Erna", "Gerd", "Hanna"]
-    assert [r["position"] for r in rows] == ["1", "2", "3"]
+    assert [r["arrival_no"] for r in rows] == ["1", "2", "3"]
 
 
 def test_add_after_the_events_start_is_recorded_with_a_warning(config_file: Path) -> None:
     """A registration received after the event's start is recorded, and staff are told so in one line."""
     code, out, err = invoke(config_file, *ADD, "--name", "Ida", "--phone", "5")
     assert code == 0, err
-    assert out.startswith("confirmed: Ida (registration #1, position 1, seat 1)")
+    assert out.startswith("confirmed: Ida (registration #1, arrival no. 1, seat 1)")
     warnings = [line for line in err.splitlines() if "warning" in line]
     assert len(warnings) == 1
     assert warnings[0].startswith(

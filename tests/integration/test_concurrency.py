@@ -61,7 +61,7 @@ def test_without_the_lock_the_constraints_still_prevent_double_booking(
     assert errors == []
     rows = read_csv(invoke(config_file, "export")[1].encode())
     assert [r["email"] for r in rows] == [f"person{i}@example.org" for i in range(30)]  # arrival order
-    assert [r["position"] for r in rows] == [str(i) for i in range(1, 31)]
+    assert [r["arrival_no"] for r in rows] == [str(i) for i in range(1, 31)]
     assert [r["status"] for r in rows].count("confirmed") == 10
     recipients = [m.rcpt_tos[0] for m in smtp_sink.messages]
     assert sorted(recipients) == sorted(set(recipients))  # nobody answered twice

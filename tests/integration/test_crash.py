@@ -122,7 +122,7 @@ def result(config: Path, messages: Sequence[ReceivedMail]) -> Result:
         (m.rcpt_tos[0].lower(), str(m.message()["X-Mailbot-Status"]))
         for m in distinct_replies(messages).values()
     )
-    return Result([(r["event_id"], int(r["position"]), r["status"], r["email"]) for r in rows], replies)
+    return Result([(r["event_id"], int(r["arrival_no"]), r["status"], r["email"]) for r in rows], replies)
 
 
 @pytest.fixture(scope="module")

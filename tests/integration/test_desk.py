@@ -129,10 +129,10 @@ def test_scenario_seats_waitlist_replies_and_csv(
     code, _, err = invoke(config_file, "export", "-o", str(config_file.parent / "out.csv"))
     assert code == 0, err
     rows = read_csv((config_file.parent / "out.csv").read_bytes())
-    assert [r["position"] for r in rows] == [str(i) for i in range(1, 81)]
+    assert [r["arrival_no"] for r in rows] == [str(i) for i in range(1, 81)]
     assert [r["email"].lower() for r in rows] == [m.sender.lower() for m in expected_order]
     assert [r["status"] for r in rows] == ["confirmed"] * 75 + ["waitlisted"] * 5
-    assert {"event_id", "position", "status", "name", "email", "received_at", "replied_at"} <= set(rows[0])
+    assert {"event_id", "arrival_no", "status", "name", "email", "received_at", "replied_at"} <= set(rows[0])
     tz_rows = [datetime.fromisoformat(r["received_at"]) for r in rows]
     assert tz_rows == [m.internaldate for m in expected_order]
     assert all(datetime.fromisoformat(r["replied_at"]).tzinfo is not None for r in rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,6 +145,51 @@ def test_run_summary_counts_outcomes_and_inspect_says_why_a_reply_is_left_alone(
     ) in out.splitlines()
     code, out, _ = invoke(config_file, "inspect", "<quoted@example.org>")
     assert "outcome:   not-registration (names digitalisierung-2020 only in quoted text" in out
+
+
+def test_seat_waitlist_place_and_arrival_number_agree_in_reply_list_and_csv(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """Person 6 moves up to the 5th of 5 seats: the status reply says "Platz 5 von 5", `list` and the CSV say
+    seat 5 and arrival number 6; person 7 is on waitlist place 1 everywhere."""
+    set_capacity(config_file, 5)
+    dovecot_server.append_many(
+        imap_account.user,
+        [(mail(i, "Digitalisierung 08.10."), T0 + timedelta(minutes=i)) for i in range(1, 8)],
+    )
+    assert invoke(config_file, "run", "--once")[0] == 0
+    dovecot_server.append_many(
+        imap_account.user,
+        [
+            (mail(1, "Abmeldung Digitalisierung 08.10.", mid="c1"), T0 + timedelta(hours=1)),
+            (mail(6, "Status Digitalisierung 08.10.", mid="s6"), T0 + timedelta(hours=2)),
+            (mail(7, "Status Digitalisierung 08.10.", mid="s7"), T0 + timedelta(hours=3)),
+        ],
+    )
+    assert invoke(config_file, "run", "--once")[0] == 0
+    replies = {(m.rcpt_tos[0], str(m.message()["X-Mailbot-Status"])): m.message() for m in smtp_sink.messages}
+    assert "Sie haben Platz 5 von 5." in replies[("person6@example.org", "status")].get_content()
+    assert "auf Wartelistenplatz 1." in replies[("person7@example.org", "status")].get_content()
+
+    code, out, _ = invoke(config_file, "list", "digitalisierung-2020")
+    assert code == 0
+    header = re.split(r" {2,}", next(x for x in out.splitlines() if x.startswith("id ")))
+    assert header[:4] == ["id", "arrival", "status", "seat/place"]
+    rows = [re.split(r" {2,}", x) for x in out.splitlines()[3:]]
+    assert [(r[1], r[2], r[3]) for r in rows] == [
+        ("1", "cancelled", "Person 1"),  # neither seat nor place: the name is the next cell
+        *[(str(i), "confirmed", f"seat {i - 1}") for i in range(2, 7)],
+        ("7", "waitlisted", "waitlist 1"),
+    ]
+    code, out, _ = invoke(config_file, "list", "digitalisierung-2020", "--status", "waitlisted")
+    assert re.split(r" {2,}", out.splitlines()[3])[1:4] == ["7", "waitlisted", "waitlist 1"]
+
+    csv_rows = read_csv(invoke(config_file, "export")[1].encode())
+    assert [(r["arrival_no"], r["seat"], r["waitlist_place"]) for r in csv_rows] == [
+        ("1", "", ""),
+        *[(str(i), str(i - 1), "") for i in range(2, 7)],
+        ("7", "", "1"),
+    ]
 
 
 def test_quoted_cancel_word_does_not_cancel(

@@ -169,7 +169,7 @@ def test_whole_lifecycle(
 
     # 7. The final CSV: every registration in arrival order with its history.
     rows = read_csv(invoke(config, "export")[1].encode())
-    assert [(r["position"], r["email"] or r["phone"], r["status"], r["channel"]) for r in rows] == [
+    assert [(r["arrival_no"], r["email"] or r["phone"], r["status"], r["channel"]) for r in rows] == [
         ("1", "person1@example.org", "cancelled", "email"),
         ("2", "person2@example.org", "cancelled", "email"),
         ("3", "person3@example.org", "cancelled", "email"),

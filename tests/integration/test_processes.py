@@ -58,7 +58,7 @@ def test_two_processes_at_once_never_double_book_or_double_send(
     code, out, err = invoke(config_file, "export")
     assert code == 0, err
     rows = read_csv(out.encode("utf-8"))
-    assert [r["position"] for r in rows] == [str(i) for i in range(1, 41)]
+    assert [r["arrival_no"] for r in rows] == [str(i) for i in range(1, 41)]
     assert [r["email"].lower() for r in rows] == [m.sender.lower() for m in registrations]
     assert [r["status"] for r in rows] == ["confirmed"] * 30 + ["waitlisted"] * 10
 

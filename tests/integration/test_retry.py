@@ -95,7 +95,7 @@ def test_retry_decides_quarantined_mails_late_keeping_their_arrival_and_taking_n
     assert again.splitlines()[-1] == "1 mail(s) decided again"
 
     rows = read_csv(invoke(config, "export")[1].encode())
-    assert [(r["email"], r["status"], r["position"]) for r in rows] == [
+    assert [(r["email"], r["status"], r["arrival_no"]) for r in rows] == [
         ("person1@example.org", "confirmed", "1"),
         ("person3@example.org", "confirmed", "2"),
         ("person6@example.org", "waitlisted", "3"),

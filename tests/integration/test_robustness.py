@@ -61,7 +61,7 @@ def test_one_failing_message_is_quarantined_and_the_pass_goes_on(
 
     code, out, err = invoke(config_file, "export")
     rows = read_csv(out.encode())
-    assert [r["position"] for r in rows] == ["1", "2", "3"]  # no gap for the quarantined mail
+    assert [r["arrival_no"] for r in rows] == ["1", "2", "3"]  # no gap for the quarantined mail
 
 
 def test_oversized_mail_is_recorded_not_parsed_and_left_alone(
@@ -147,5 +147,5 @@ def test_export_escapes_formulas_and_supports_comma(
     code, out, _ = invoke(config_file, "export", "--delimiter", ",")
     assert code == 0
     lines = out.lstrip("\ufeff").splitlines()
-    assert lines[0].startswith("event_id,position,status,name,email,phone,received_at,replied_at")
+    assert lines[0].startswith("event_id,arrival_no,status,name,email,phone,received_at,replied_at")
     assert ",'=HYPERLINK(1)," in lines[1]
