@@ -17,6 +17,15 @@ from email.headerregistry import AddressHeader, HeaderRegistry
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from mailbot.config_limits import (
+    CONFIG_FILE_BYTES,
+    DEFAULT_CHARS,
+    SECRET_FILE_BYTES,
+    TEXT_FILE_BYTES,
+    FileProblem,
+    read_small_file,
+    too_long,
+)
 from mailbot.core.keyword import canonical, contains
 from mailbot.core.model import Event
 from mailbot.errors import ConfigError
@@ -191,12 +200,11 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     """Read and validate the TOML file at ``path``; ConfigError names the first problem and its key."""
     shown = os.fspath(path)
     try:
-        with open(shown, "rb") as file:
-            data = tomllib.load(file)
+        data = tomllib.loads(read_small_file(shown, CONFIG_FILE_BYTES).decode("utf-8"))
+    except FileProblem as problem:
+        raise ConfigError(shown, "file", str(problem)) from None
     except FileNotFoundError:
         raise ConfigError(shown, "file", "not found") from None
-    except IsADirectoryError:
-        raise ConfigError(shown, "file", "is a directory, not a file") from None
     except PermissionError:
         raise ConfigError(shown, "file", "permission denied") from None
     except OSError as error:
@@ -480,6 +488,13 @@ class _Key:
 
     check: Callable[[object], Any]
     default: object = _REQUIRED
+    max_chars: int = DEFAULT_CHARS  # of the string, or of each string in a list
+
+
+_HOST: Final = 253  # characters: the longest DNS name
+_ADDRESS: Final = 320  # characters: 64 local part, "@", 255 domain (RFC 5321 section 4.5.3.1)
+_PATH: Final = 4096  # characters: Linux's PATH_MAX
+_SECRET: Final = 4096  # characters: a password or client secret (a JWT may be long)
 
 
 _SECURITY: Final = _one_of("tls", "starttls", "none")
@@ -487,13 +502,15 @@ _SECURITY: Final = _one_of("tls", "starttls", "none")
 # The same keys in [imap] and [smtp]: how to log in when passwords are not allowed (Exchange Online).
 _OAUTH_KEYS: Final[Mapping[str, _Key]] = {
     "auth": _Key(_one_of("password", "xoauth2"), default="password"),
-    "token_command": _Key(_argv, default=None),
-    "tenant_id": _Key(_text, default=None),
-    "client_id": _Key(_text, default=None),
-    "client_secret": _Key(_secret, default=None),  # or MAILBOT_IMAP/SMTP_CLIENT_SECRET, or client_secret_file
-    "client_secret_file": _Key(_text, default=None),
-    "authority": _Key(_https_url, default=None),
-    "scopes": _Key(_scopes, default=None),
+    "token_command": _Key(_argv, default=None, max_chars=_PATH),
+    "tenant_id": _Key(_text, default=None, max_chars=_HOST),
+    "client_id": _Key(_text, default=None, max_chars=_HOST),
+    "client_secret": _Key(
+        _secret, default=None, max_chars=_SECRET
+    ),  # or MAILBOT_IMAP/SMTP_CLIENT_SECRET, or client_secret_file
+    "client_secret_file": _Key(_text, default=None, max_chars=_PATH),
+    "authority": _Key(_https_url, default=None, max_chars=2048),
+    "scopes": _Key(_scopes, default=None, max_chars=2048),
 }
 _CLIENT_CREDENTIAL_KEYS: Final = (
     "tenant_id",
@@ -505,30 +522,32 @@ _CLIENT_CREDENTIAL_KEYS: Final = (
 )
 
 _IMAP: Final[Mapping[str, _Key]] = {
-    "host": _Key(_text),
+    "host": _Key(_text, max_chars=_HOST),
     "port": _Key(_port),
     "security": _Key(_SECURITY),
-    "username": _Key(_text),
-    "password": _Key(_secret, default=None),  # required unless MAILBOT_IMAP_PASSWORD gives it
+    "username": _Key(_text, max_chars=_ADDRESS),
+    "password": _Key(
+        _secret, default=None, max_chars=_SECRET
+    ),  # required unless MAILBOT_IMAP_PASSWORD gives it
     "folder": _Key(_text, default="INBOX"),
     "processed_folder": _Key(_text, default=None),
     "timeout": _Key(_seconds, default=30.0),
-    "password_file": _Key(_text, default=None),
-    "ca_file": _Key(_text, default=None),
+    "password_file": _Key(_text, default=None, max_chars=_PATH),
+    "ca_file": _Key(_text, default=None, max_chars=_PATH),
     "allow_insecure": _Key(_flag, default=False),
     "idle": _Key(_flag, default=True),
     **_OAUTH_KEYS,
 }
 _SMTP: Final[Mapping[str, _Key]] = {
-    "host": _Key(_text),
+    "host": _Key(_text, max_chars=_HOST),
     "port": _Key(_port),
     "security": _Key(_SECURITY),
-    "username": _Key(_text, default=None),
-    "password": _Key(_secret, default=None),  # or MAILBOT_SMTP_PASSWORD
-    "sender": _Key(_sender),
+    "username": _Key(_text, default=None, max_chars=_ADDRESS),
+    "password": _Key(_secret, default=None, max_chars=_SECRET),  # or MAILBOT_SMTP_PASSWORD
+    "sender": _Key(_sender, max_chars=500),
     "timeout": _Key(_seconds, default=30.0),
-    "password_file": _Key(_text, default=None),
-    "ca_file": _Key(_text, default=None),
+    "password_file": _Key(_text, default=None, max_chars=_PATH),
+    "ca_file": _Key(_text, default=None, max_chars=_PATH),
     "allow_insecure": _Key(_flag, default=False),
     "connections": _Key(_connections, default=3),
     "sender_process": _Key(_flag, default=True),
@@ -536,11 +555,11 @@ _SMTP: Final[Mapping[str, _Key]] = {
     **_OAUTH_KEYS,
 }
 _DATABASE: Final[Mapping[str, _Key]] = {
-    "url": _Key(_database_url),
+    "url": _Key(_database_url, max_chars=_PATH),
 }
 _BOT: Final[Mapping[str, _Key]] = {
     "poll_interval": _Key(_seconds, default=60.0),
-    "timezone": _Key(_timezone, default="Europe/Berlin"),
+    "timezone": _Key(_timezone, default="Europe/Berlin", max_chars=64),
     "language": _Key(_one_of("de", "en"), default="de"),
     "max_message_bytes": _Key(_count, default=10 * 1024 * 1024),
     "batch_bytes": _Key(_count, default=32 * 1024 * 1024),
@@ -548,27 +567,27 @@ _BOT: Final[Mapping[str, _Key]] = {
     "max_replies_per_hour": _Key(_count, default=10000),
     "max_repeat_replies_per_hour": _Key(_limit, default=100),
     "max_replies_per_domain_per_hour": _Key(_limit, default=500),
-    "admin_addresses": _Key(_addresses, default=()),
+    "admin_addresses": _Key(_addresses, default=(), max_chars=_ADDRESS),
     "require_authenticated_sender": _Key(_flag, default=False),
-    "authserv_id": _Key(_authserv_id, default=""),
+    "authserv_id": _Key(_authserv_id, default="", max_chars=_HOST),
     "fold_subaddress": _Key(_flag, default=True),
     "alert_after_failures": _Key(_count, default=5),
 }
 _EVENT: Final[Mapping[str, _Key]] = {
     "id": _Key(_event_id),
-    "title": _Key(_text),
-    "keyword": _Key(_text),
+    "title": _Key(_text, max_chars=200),  # it goes into every subject line
+    "keyword": _Key(_text, max_chars=200),
     "capacity": _Key(_count),
     "starts_at": _Key(_moment),
     "ends_at": _Key(_moment, default=None),
     "opens_at": _Key(_moment, default=None),
     "closes_at": _Key(_moment, default=None),
-    "location": _Key(_text, default=""),
-    "access_info": _Key(_text, default=""),
-    "access_info_file": _Key(_text, default=None),
+    "location": _Key(_text, default="", max_chars=500),
+    "access_info": _Key(_text, default="", max_chars=TEXT_FILE_BYTES),
+    "access_info_file": _Key(_text, default=None, max_chars=_PATH),
     "send_access_at": _Key(_moment, default=None),
     "reminder_before": _Key(_duration, default=None),
-    "templates_dir": _Key(_text, default=None),
+    "templates_dir": _Key(_text, default=None, max_chars=_PATH),
     "delete_after_days": _Key(_days, default=30),
 }
 _TABLES: Final[Mapping[str, Mapping[str, _Key]]] = {
@@ -604,11 +623,24 @@ def _read_table(path: str, label: str, raw: Mapping[str, object], spec: Mapping[
                 raise ConfigError(path, f"{label} {key}", "missing")
             values[key] = rule.default
             continue
+        long = too_long(raw[key], rule.max_chars)
+        if long:
+            raise ConfigError(path, f"{label} {key}", long)
         try:
             values[key] = rule.check(raw[key])
         except _Invalid as invalid:
             raise ConfigError(path, f"{label} {key}", invalid.problem) from None
     return values
+
+
+def _read_file(path: str, key: str, file: Path, limit: int) -> str:
+    """A small UTF-8 text file named by `key`, stripped; ConfigError if it is not one (config_limits)."""
+    try:
+        return read_small_file(file, limit).decode("utf-8").strip()
+    except FileProblem as problem:
+        raise ConfigError(path, key, str(problem)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, key, f"cannot be read ({type(exc).__name__})") from None
 
 
 def _env_secret(env: Mapping[str, str], name: str) -> str | None:
@@ -647,12 +679,7 @@ def _transport(
     secret_file = values.pop("password_file")
     password: str | None = _env_secret(env, env_name)
     if password is None and secret_file is not None:
-        try:
-            password = (base / secret_file).read_text(encoding="utf-8").strip() or None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                path, f"[{table}] password_file", f"cannot be read ({type(exc).__name__})"
-            ) from None
+        password = _read_file(path, f"[{table}] password_file", base / secret_file, SECRET_FILE_BYTES) or None
     return password or values["password"]
 
 
@@ -704,12 +731,8 @@ def _client_credentials(
             raise ConfigError(path, f"[{table}] {key}", 'missing (auth = "xoauth2" with client credentials)')
     secret = _env_secret(env, env_name)
     if secret is None and raw["client_secret_file"] is not None:
-        try:
-            secret = (base / raw["client_secret_file"]).read_text(encoding="utf-8").strip() or None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                path, f"[{table}] client_secret_file", f"cannot be read ({type(exc).__name__})"
-            ) from None
+        where = f"[{table}] client_secret_file"
+        secret = _read_file(path, where, base / raw["client_secret_file"], SECRET_FILE_BYTES) or None
     secret = secret or raw["client_secret"]
     if secret is None:
         raise ConfigError(
@@ -784,12 +807,9 @@ def _event(path: str, where: str, values: dict[str, Any]) -> Event:
             raise ConfigError(
                 path, f"{where} access_info_file", "give access_info or access_info_file, not both"
             )
-        try:
-            values["access_info"] = (base / info_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                path, f"{where} access_info_file", f"cannot be read ({type(exc).__name__})"
-            ) from None
+        values["access_info"] = _read_file(
+            path, f"{where} access_info_file", base / info_file, TEXT_FILE_BYTES
+        )
     if values["templates_dir"] is not None:
         folder = base / values["templates_dir"]
         if not folder.is_dir():
