@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import time
 import tomllib
 import types
 from pathlib import Path
@@ -344,3 +345,47 @@ def test_a_refused_token_is_fetched_anew_at_the_next_login() -> None:
     refused(provider, "revoked")
     assert provider() == "fresh"
     assert source.fetches == 2
+
+
+# Starts a child that sleeps (and holds the output pipe, as a wrapper script's `curl` would), writes the
+# child's pid to argv[1], then sleeps itself without printing a token.
+SPAWNS_A_SLEEPER = textwrap.dedent(
+    """\
+    import pathlib, subprocess, sys, time
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    pathlib.Path(sys.argv[1]).write_text(str(child.pid))
+    time.sleep(120)
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return False
+    return fields[0] != "Z"
+
+
+def test_a_token_command_that_times_out_is_killed_with_its_children(tmp_path: Path) -> None:
+    """A token command past its timeout is stopped with every process it started: no sleeper is left over."""
+    pid_file = tmp_path / "child.pid"
+    started = time.monotonic()
+    with pytest.raises(TokenError) as caught:
+        CommandTokenSource(python(SPAWNS_A_SLEEPER, str(pid_file)), timeout=2).fetch()
+    assert "printed no token within 2 s" in str(caught.value)
+    assert time.monotonic() - started < 60  # not the child's 120 s: its open pipe did not hold us
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def test_a_token_command_printing_without_end_is_stopped() -> None:
+    """A command that prints megabytes (a wrong program) is stopped at 64 KiB with one clear line."""
+    code = "import sys\nwhile True: sys.stdout.write('x' * 65536)"
+    with pytest.raises(TokenError) as caught:
+        CommandTokenSource(python(code), timeout=30).fetch()
+    assert str(caught.value).endswith("printed more than 64 KiB (expected a token)")

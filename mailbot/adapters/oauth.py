@@ -6,7 +6,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from mailbot.adapters.command import CommandTimeoutError, OutputTooLargeError, run_command
 from mailbot.errors import MailbotError
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "xoauth2_string",
 ]
 
+MAX_TOKEN_OUTPUT = 64 * 1024  # bytes a token command may print (a JSON answer with a JWT is some 3 KB)
 REFRESH_MARGIN = 300.0  # seconds: a token with less than this left is replaced before a login ...
 REFRESH_FRACTION = 0.1  # ... or, for tokens living under 50 minutes, with less than this part of its lifetime
 _BEARER_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # b64token, RFC 6750 section 2.1
@@ -112,7 +113,8 @@ class CommandTokenSource:
     """Runs a command (no shell) that prints an access token, or JSON with access_token and expires_in.
 
     The command's error output is never shown or logged: token tools may print secrets there. Its failures
-    are reported by exit status only, with the hint to run it by hand.
+    are reported by exit status only, with the hint to run it by hand. A command that takes longer than
+    `timeout` is killed together with every process it started (adapters/command.py).
     """
 
     def __init__(self, argv: Sequence[str], *, timeout: float = 30.0) -> None:
@@ -125,21 +127,21 @@ class CommandTokenSource:
 
     def fetch(self) -> AccessToken:
         """Run the command once and read its output."""
-        # `from None` throughout: subprocess's exceptions carry the argv and the output (maybe a token).
+        # `from None` throughout: subprocess's exceptions carry the argv (maybe a secret).
         try:
-            done = subprocess.run(  # noqa: S603 (the administrator's own command, as configured, no shell)
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
+            done = run_command(self.argv, timeout=self.timeout, max_output=MAX_TOKEN_OUTPUT)
         except FileNotFoundError:
             raise TokenError(f"{self.where}: not found") from None
         except PermissionError:
             raise TokenError(f"{self.where}: cannot be run (permission denied)") from None
-        except subprocess.TimeoutExpired:
-            raise TokenError(f"{self.where}: printed no token within {self.timeout:g} s") from None
+        except CommandTimeoutError:
+            raise TokenError(
+                f"{self.where}: printed no token within {self.timeout:g} s (stopped, with what it started)"
+            ) from None
+        except OutputTooLargeError:
+            raise TokenError(
+                f"{self.where}: printed more than {MAX_TOKEN_OUTPUT // 1024} KiB (expected a token)"
+            ) from None
         except OSError as exc:
             raise TokenError(f"{self.where}: cannot be run ({exc.strerror or type(exc).__name__})") from None
         if done.returncode != 0:
