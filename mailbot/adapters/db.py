@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
+import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -54,9 +56,11 @@ from sqlalchemy.orm import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from mailbot.adapters.journal import SentJournal
+from mailbot.adapters.private import keep_private, open_private
 from mailbot.core import booking, subaddress
 from mailbot.core.model import Event, EventCounts, Existing, Status
 
+log = logging.getLogger(__name__)
 SCHEMA_REVISION = "0005"  # the newest migration in mailbot/migrations (a test holds them together)
 _PG_LEADER_LOCK = 0x6D626C64  # "mbld": the advisory lock of the process running passes
 
@@ -435,13 +439,31 @@ class _Buffer:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for the URL, with SQLite made safe for concurrent use."""
+    """An engine for the URL, with SQLite made safe for concurrent use.
+
+    Errors never carry the statement's parameters (names and addresses): hide_parameters. An SQLite
+    file is created 0600 before SQLite opens it, and kept so with its companion files (private.py).
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        path = _sqlite_file(url)
+        if path is not None:
+            tightened = keep_private(path)
+            if tightened:
+                log.warning("made private (mode 0600: personal data): %s", ", ".join(tightened))
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of an SQLite URL; None for an in-memory database or a URI filename (file:...)."""
+    parsed = make_url(url)
+    path = parsed.database
+    if not path or path == ":memory:" or path.startswith("file:") or parsed.query.get("uri"):
+        return None
+    return path
 
 
 class Database:
@@ -547,7 +569,7 @@ class Database:
         if not path or path == ":memory:":
             yield True
             return
-        with open(f"{path}.leader", "a+b") as handle:
+        with os.fdopen(open_private(f"{path}.leader", os.O_RDWR), "r+b") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
