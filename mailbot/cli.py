@@ -18,6 +18,8 @@ import click
 
 from mailbot.config import Config, load_config, resolve_config_path
 from mailbot.errors import ConfigError, MailbotError
+from mailbot.logs import configure_logging, set_zone
+from mailbot.redact import describe_error
 
 if TYPE_CHECKING:
     from mailbot.scheduler import Closeable
@@ -41,6 +43,7 @@ def _config(ctx: click.Context) -> Config:
         except ConfigError as exc:
             click.echo(str(exc), err=True)
             sys.exit(2)
+        set_zone(obj["config"].bot.zone)  # log times from now on as `status` shows times
     config: Config = obj["config"]
     return config
 
@@ -53,16 +56,7 @@ def _guard(action: Callable[[], None]) -> None:
         _fail(str(exc))
     except Exception as exc:
         log.debug("failure", exc_info=True)
-        _fail(f"{type(exc).__name__}: {exc}")
-
-
-def configure_logging(verbose: bool) -> None:
-    """mailbot's own log lines to stderr; libraries stay quiet (their debug output can carry mail content)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
+        _fail(describe_error(exc))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,6 +15,8 @@ from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from mailbot.redact import describe_error
+
 log = logging.getLogger("mailbot")
 
 MAX_BACKOFF = 15 * 60.0  # seconds: the longest wait after failed passes (or 10 poll intervals, if shorter)
@@ -83,7 +85,7 @@ class _Passes:
         try:
             ok = self.job()
         except Exception as exc:  # noqa: BLE001 (a failed pass is retried, never fatal)
-            log.error("pass failed: %s: %s", type(exc).__name__, " ".join(str(exc).split()))  # noqa: TRY400
+            log.error("pass failed: %s", describe_error(exc))  # noqa: TRY400
             ok = False
         if ok:
             self.failures = 0  # the interval trigger carries on from this run: back to poll_interval

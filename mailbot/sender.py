@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailbot.config import Config
 from mailbot.errors import MailbotError
+from mailbot.redact import describe_error
 
 if TYPE_CHECKING:
     from mailbot.service import FlushReport
@@ -167,10 +168,10 @@ def _serve(config: Config, verbose: bool, conn: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from mailbot.adapters.db import Database  # noqa: PLC0415 (the child's own composition root)
     from mailbot.bootstrap import build_desk  # noqa: PLC0415
-    from mailbot.cli import configure_logging  # noqa: PLC0415
+    from mailbot.logs import configure_logging  # noqa: PLC0415
     from mailbot.service import FlushReport  # noqa: PLC0415
 
-    configure_logging(verbose)
+    configure_logging(verbose, config.bot.zone)
     stop = threading.Event()
     inbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
 
@@ -203,7 +204,7 @@ def _serve(config: Config, verbose: bool, conn: Connection) -> None:
                 total.add(desk.flush_outbox(leader=leader))
             except Exception as exc:  # reported to the parent, which fails the pass
                 log.debug("sending failed", exc_info=True)
-                crash = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                crash = describe_error(exc)
         if kind == "finish":
             conn.send({**asdict(total), "crash": crash})
             total, crash = FlushReport(), ""

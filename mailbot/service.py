@@ -50,6 +50,7 @@ from mailbot.ports import (
     OutgoingMail,
     batched_by_bytes,
 )
+from mailbot.redact import describe_error, mask_address, mask_addresses
 
 if TYPE_CHECKING:
     from mailbot.core.bounce import BounceReport
@@ -105,10 +106,14 @@ def refusal(address: str | None, reason: str) -> str:
 
 def mask(address: str | None) -> str:
     """An address fit for logs: ``a***@example.org`` (no personal data in logs)."""
-    if not address or "@" not in address:
-        return "-"
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}***@{domain}"
+    return mask_address(address)
+
+
+def _who(name: str, email: str | None, phone: str | None) -> str:
+    """A person for a staff member's own screen: name and whole address, or name and phone."""
+    if email:
+        return f"{name} <{email}>" if name else email
+    return f"{name}, phone {phone or '-'}: no mail, tell them by phone"
 
 
 @dataclass
@@ -494,7 +499,7 @@ class Desk:
                 raise EnvironmentFault(
                     f"{fault}: mail uid {arrival.uid} is not decided, the next pass tries it again"
                 ) from exc
-            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+            reason = mask_addresses(describe_error(exc))[:500]
             log.warning("uid %s quarantined: %s", arrival.uid, reason)
             try:
                 with tx.savepoint():
@@ -655,7 +660,7 @@ class Desk:
             outbox_id = tx.find_reply(report.our_message_ids, failed, recent)
             if outbox_id is not None:
                 recipient = tx.mark_bounced(outbox_id, self.clock())
-                why = f"bounce of our reply to {mask(recipient)}: {report.diagnostic}"[:500]
+                why = f"bounce of our reply to {mask(recipient)}: {mask_addresses(report.diagnostic)}"[:500]
                 self._ledger(tx, arrival, msg=msg, outcome=Outcome.BOUNCE, reason=why, hits=hits)
                 log.warning("uid %s %s", arrival.uid, why)
                 return Outcome.BOUNCE
@@ -751,8 +756,12 @@ class Desk:
                 for line in self._promote(tx, event, now):
                     log.info("%s", line)
 
-    def _promote(self, tx: Tx, event: Event, now: datetime) -> list[str]:
-        """Move the first waitlisted people (strict FIFO) onto free seats, each with a mail; in `tx`."""
+    def _promote(self, tx: Tx, event: Event, now: datetime, *, for_staff: bool = False) -> list[str]:
+        """Move the first waitlisted people (strict FIFO) onto free seats, each with a mail; in `tx`.
+
+        One line per promotion: for the ledger and the log, with the address masked; `for_staff` (a staff
+        command's own output): with name and whole address or phone, to be read back on the phone.
+        """
         lines = []
         for row in tx.waitlist_head(event.id, booking.seats_to_promote(event, tx.counts(event.id), now)):
             seat = tx.promote(row.id, now)
@@ -775,7 +784,8 @@ class Desk:
                     original_message_id=row.message_id,
                     subject=self._subject(event, decision),
                 )
-            lines.append(f"{event.id}: promoted position {row.position} ({mask(row.email)})")
+            who = _who(row.name, row.email, row.phone) if for_staff else mask(row.email)
+            lines.append(f"{event.id}: promoted position {row.position} ({who})")
         return lines
 
     def _subject(self, event: Event, decision: Decision) -> str:
@@ -1037,7 +1047,7 @@ class Desk:
                     original_message_id=row.message_id,
                     subject=self._subject(event, decision),
                 )
-            return decision, self._promote(tx, event, now)
+            return decision, self._promote(tx, event, now, for_staff=True)
 
     # --- mailings to all participants ---------------------------------------------------------------------
     def queue_mailing(self, event_id: str, kind: ReplyStatus, *, dry_run: bool = False) -> list[str]:
@@ -1267,7 +1277,9 @@ class Desk:
                 for mail in mails:
                     if mail.outbox_id not in handled:
                         retry = when + backoff(attempts[mail.outbox_id] + 1)
-                        tx.mark_failed(mail.outbox_id, when, str(exc), permanent=False, retry_at=retry)
+                        tx.mark_failed(
+                            mail.outbox_id, when, mask_addresses(str(exc)), permanent=False, retry_at=retry
+                        )
                         report.deferred += 1
             log.warning("sending paused: %s", exc)
             return "failed"
@@ -1291,7 +1303,10 @@ class Desk:
             return
         with self.db.transaction() as tx:
             retry = when + backoff(attempts + 1)
-            tx.mark_failed(result.outbox_id, when, result.error, permanent=result.permanent, retry_at=retry)
+            # The refusal text often quotes the recipient ("550 5.1.1 <name@example.org>: ..."): the row
+            # names the recipient anyway, the stored text need not (it reaches logs and alerts).
+            error = mask_addresses(result.error)
+            tx.mark_failed(result.outbox_id, when, error, permanent=result.permanent, retry_at=retry)
         if result.permanent:
             report.failed += 1
         else:

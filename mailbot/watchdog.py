@@ -15,6 +15,7 @@ from mailbot.config import Config
 from mailbot.core import replies
 from mailbot.errors import MailbotError, MailboxUnavailableError, TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, OutgoingMail
+from mailbot.redact import describe_error, mask_addresses
 from mailbot.service import LAST_POLL, Desk, FlushReport, PassReport
 
 log = logging.getLogger("mailbot")
@@ -110,7 +111,7 @@ class Health:
 def describe(exc: BaseException) -> str:
     """An error as one log line: our own errors by their message, others with their type."""
     text = " ".join(str(exc).split())
-    return text if isinstance(exc, MailbotError) and text else f"{type(exc).__name__}: {text}"
+    return mask_addresses(text if isinstance(exc, MailbotError) and text else describe_error(exc))
 
 
 class Watchdog:

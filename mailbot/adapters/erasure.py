@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import QueryableAttribute
 
 from mailbot.adapters.db import AuditRow, Database, EventRow, LedgerRow, OutboxRow, RegistrationRow, Tx
+from mailbot.redact import describe_error
 
 log = logging.getLogger("mailbot")
 
@@ -252,4 +253,4 @@ def compact(db: Database) -> None:
             conn.execute(text("SET lock_timeout = '10s'"))
             conn.execute(text("VACUUM FULL ledger, registrations, outbox, audit_log"))
     except SQLAlchemyError as exc:
-        log.warning("compacting the database after erasure failed: %s", " ".join(str(exc).split())[:300])
+        log.warning("compacting the database after erasure failed: %s", describe_error(exc)[:300])

@@ -299,7 +299,8 @@ def test_forget_erases_one_person_releases_the_seat_and_leaves_others_intact(
     code, out, err = invoke(future_desk, "forget", "Person2@Example.org")  # compared normalised
     assert code == 0, err
     assert f"{EVENT}: registration of p***@example.org cancelled (no mail to them)" in out
-    assert f"{EVENT}: promoted position 4 (p***@example.org)" in out
+    # Staff see whom to tell, in full (issue 13 #7); the forgotten person stays masked in this output.
+    assert f"{EVENT}: promoted position 4 (Person 3 <person3@example.org>)" in out
     assert "p***@example.org: erased 1 registration(s)" in out
     assert "person2" not in out + err
     # The freed seat went to the next in line, who was told; the forgotten person got no mail.
