@@ -105,13 +105,13 @@ def test_cancel_shows_staff_the_promoted_persons_whole_address_or_phone(
     code, out, err = invoke(future_config, "cancel", EVENT, "--email", "anna@example.org")
     assert code == 0, err
     assert out.splitlines() == [
-        "cancelled position 1",
+        "cancelled arrival no. 1",
         f"{EVENT}: promoted position 2 (Bernd B, phone 02305 1: no mail, tell them by phone)",
     ]
     code, out, err = invoke(future_config, "cancel", EVENT, "--id", "2")
     assert code == 0, err
     assert out.splitlines() == [
-        "cancelled position 2",
+        "cancelled arrival no. 2",
         f"{EVENT}: promoted position 3 (Carla C <carla@example.org>)",
     ]
     assert "carla@" not in err
