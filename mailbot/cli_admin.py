@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -313,7 +314,8 @@ def send_access(ctx: click.Context, event_id: str, dry_run: bool, per_minute: in
         pace = 60.0 / per_minute if per_minute > 0 else 0.0
         nothing: tuple[int, ...] = ()  # the bar is advanced by the sender, not by iterating
         with progress(nothing, waiting, "sending access data") as bar:
-            report = desk.flush_outbox(on_sent=bar.advance, pace=pace)
+            # Every reply, however long [smtp] max_per_minute makes it take (Ctrl-C: the rest goes later).
+            report = desk.flush_outbox(on_sent=bar.advance, pace=pace, wait=math.inf)
         click.echo(
             f"access data: {len(recipients)} newly queued; sent {report.sent}, "
             f"deferred {report.deferred}, failed {report.failed}"

@@ -274,7 +274,7 @@ class Desk:
             return report, background.finish(leader)
         total = FlushReport()
 
-        def send(wait: bool = False) -> None:
+        def send(wait: float | None = 0.0) -> None:
             # Between batches only what is due by [smtp] max_per_minute now: reading goes on meanwhile.
             if not (total.stopped or self.stop.is_set()):
                 total.add(self.flush_outbox(leader=leader, wait=wait))
@@ -284,7 +284,7 @@ class Desk:
             report = self.poll_once()
         finally:
             self.committed = None
-        send(wait=True)  # the rest: replies of mails answered by admins, promotions, retries that came due
+        send(wait=None)  # the rest: replies of mails answered by admins, promotions, retries that came due
         return report, total
 
     def _release_orphaned_claim(self) -> None:
@@ -1107,7 +1107,7 @@ class Desk:
         on_sent: Callable[[], None] | None = None,
         pace: float = 0.0,
         leader: bool = False,
-        wait: bool = True,
+        wait: float | None = None,
     ) -> FlushReport:
         """Send every due reply over one connection per batch; mark each as the server answers.
 
@@ -1116,10 +1116,11 @@ class Desk:
         (`leader`, holding the leader lock) records its claim, so the next one can release it after a crash.
 
         With `[smtp] max_per_minute` the replies go out at that pace, in order; a flush waits for their turn
-        at most one poll interval (`wait=False`: not at all), and the rest waits for the next flush.
+        at most `wait` seconds (default: one poll interval, so a pass keeps its schedule; 0: not at all;
+        math.inf: until every due reply went out, for `send-access`), and the rest waits for the next flush.
         """
         report = FlushReport()
-        self.pacer.deadline = time.monotonic() + (self.config.bot.poll_interval if wait else 0.0)
+        self.pacer.deadline = time.monotonic() + (self.config.bot.poll_interval if wait is None else wait)
         try:
             self._flush_batches(report, on_sent=on_sent, pace=pace, leader=leader)
         finally:

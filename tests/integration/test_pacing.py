@@ -3,6 +3,7 @@ answer slows the pace instead of failing the reply, `status` shows the queue and
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -163,3 +164,20 @@ def test_status_shows_the_queue_and_when_the_last_reply_goes_out(
     assert line is not None, status
     assert (int(line[1]), int(line[2])) == (queued, queued * 2)
     assert "[smtp] max_per_minute" in status
+
+
+def test_a_pass_waits_one_poll_interval_for_its_turns_send_access_for_all(
+    dovecot_server: Dovecot, imap_account: ImapAccount, server: ThrottlingServer, tmp_path: Path
+) -> None:
+    """At 600 per minute with a 0.5 s poll interval a pass sends only part of 20 replies (it keeps its
+    schedule); a flush told to wait for every turn (what `send-access` does) sends the rest, in order."""
+    expected = arrive(dovecot_server, imap_account, 20)
+    desk, _ = paced_desk(imap_account, server, tmp_path, 600, poll_interval=0.5)
+    try:
+        _, first = desk.run_once()
+        rest = desk.flush_outbox(wait=math.inf)
+    finally:
+        desk.db.dispose()
+    assert 1 <= first.sent < 20
+    assert (first.sent + rest.sent, rest.failed, rest.deferred) == (20, 0, 0)
+    assert server.recipients() == expected
