@@ -160,3 +160,38 @@ def test_sqlite_database_full_for_a_pass_quarantines_nothing_and_the_next_pass_d
     assert [row[0] for row in registrations(url)] == [f"person{i}@example.org" for i in range(1, 6)]
     assert [row[1] for row in registrations(url)] == ["confirmed"] * 2 + ["waitlisted"] * 3
     assert received_in_order(url)
+
+
+def test_postgresql_connection_lost_mid_batch_quarantines_nothing_and_the_next_pass_decides_in_order(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, pg_url: str, tmp_path: Path
+) -> None:
+    """The database ends the pass's connection while a batch is written (pg_terminate_backend): the pass
+    fails with one line, ledgers nothing; the next pass (a new connection) decides every mail in order."""
+    config = future_config(tmp_path, imap_account, smtp_sink, pg_url, capacity=2)
+    assert invoke(config, "db", "upgrade")[0] == 0
+    execute(
+        pg_url,
+        "CREATE FUNCTION hang_up() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$",
+        "CREATE TRIGGER hang_up BEFORE INSERT ON registrations FOR EACH ROW EXECUTE FUNCTION hang_up()",
+    )
+    dovecot_server.append_many(
+        imap_account.user, [(mail(i, KEYWORD), T0 + timedelta(minutes=i)) for i in (1, 2, 3)]
+    )
+    code, out, err = invoke(config, "run", "--once")
+    assert code == 1, out
+    lines = [line for line in err.splitlines() if line.startswith("mailbot: ")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("mailbot: database"), lines
+    assert lines[0].endswith("the batch from mail uid 1 on is not decided, the next pass tries it again"), (
+        lines
+    )
+    assert "Traceback" not in err
+    assert outcomes(pg_url) == {}
+
+    execute(pg_url, "DROP TRIGGER hang_up ON registrations")
+    code, _, err = invoke(config, "run", "--once")
+    assert code == 0, err
+    assert outcomes(pg_url) == {"registered": 3}
+    assert [row[1] for row in registrations(pg_url)] == ["confirmed", "confirmed", "waitlisted"]
+    assert [row[0] for row in registrations(pg_url)] == [f"person{i}@example.org" for i in (1, 2, 3)]
