@@ -384,24 +384,40 @@ class Desk:
         """
         decide = functools.partial(self._decide_batch, folder, uidvalidity, batch, late=late or {})
         try:
-            decided = decide(self._read_batch(mailbox, batch), buffered=True)
-        except BufferedWriteError as exc:
-            if (fault := environment_fault(exc)) is not None:
-                where = f"the batch from mail uid {batch[0].uid} on"
-                raise EnvironmentFault(
-                    f"{fault}: {where} is not decided, the next pass tries it again"
-                ) from exc
-            # Another process recorded something first (a constraint failed when the batch's rows were
-            # written): the batch's transaction is void. Decide it again, each mail's rows written at once,
-            # so the mail concerned meets the constraint inside its own savepoint. The bodies were let go
-            # mail by mail: they are read again (rare, and cheaper than holding them all).
-            log.info("batch of %s mail(s) decided again mail by mail: %s", len(batch), exc)
-            decided = decide(self._read_batch(mailbox, batch), buffered=False)
+            decided = self._decide_twice(decide, mailbox, batch)
+        except MailbotError:
+            raise  # an EnvironmentFault already, or the mailbox's own one line
+        except Exception as exc:
+            # The environment failed outside a mail's savepoint (locking, reading ahead, the commit): the
+            # batch is rolled back, and the next pass takes it again, in order.
+            if (fault := environment_fault(exc)) is None:
+                raise
+            where = f"the batch from mail uid {batch[0].uid} on"
+            raise EnvironmentFault(f"{fault}: {where} is not decided, the next pass tries it again") from exc
         to_flag, counted, stopped = decided
         report.stopped_early = report.stopped_early or stopped
         for outcome in counted:  # only once the batch is committed
             report.count(outcome)
         return to_flag
+
+    def _decide_twice(
+        self,
+        decide: Callable[..., tuple[list[int], list[Outcome], bool]],
+        mailbox: Mailbox,
+        batch: Sequence[MessageMeta],
+    ) -> tuple[list[int], list[Outcome], bool]:
+        """The batch's rows held back and written together; mail by mail if that met another's rows."""
+        try:
+            return decide(self._read_batch(mailbox, batch), buffered=True)
+        except BufferedWriteError as exc:
+            if environment_fault(exc) is not None:
+                raise  # no other process's rows: the database itself failed (see _process_batch)
+            # Another process recorded something first (a constraint failed when the batch's rows were
+            # written): the batch's transaction is void. Decide it again, each mail's rows written at once,
+            # so the mail concerned meets the constraint inside its own savepoint. The bodies were let go
+            # mail by mail: they are read again (rare, and cheaper than holding them all).
+            log.info("batch of %s mail(s) decided again mail by mail: %s", len(batch), exc)
+            return decide(self._read_batch(mailbox, batch), buffered=False)
 
     def _read_batch(self, mailbox: Mailbox, batch: Sequence[MessageMeta]) -> _ReadAhead:
         """The batch's bodies (those within max_message_bytes), their content hashes and their parses."""
@@ -433,7 +449,7 @@ class Desk:
             for event_id in sorted(self.events):
                 tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
             if late:  # the earlier verdicts give way in this very transaction: never a mail without one
-                tx.reopen(folder, uidvalidity, sorted(late), RETRYABLE)
+                tx.reopen(folder, uidvalidity, sorted(m.uid for m in batch if m.uid in late), RETRYABLE)
             known = read.known = tx.first_by_hash(list(hashes.values()))  # same mail seen before
             tx.prefetch(sorted(self.events), read.senders(), self.clock() - REPLY_LIMIT_WINDOW)
             for meta in batch:
@@ -500,12 +516,18 @@ class Desk:
                     f"{fault}: mail uid {arrival.uid} is not decided, the next pass tries it again"
                 ) from exc
             reason = mask_addresses(describe_error(exc))[:500]
-            log.warning("uid %s quarantined: %s", arrival.uid, reason)
             try:
                 with tx.savepoint():
                     self._record(tx, arrival, parsed[0] if parsed else None, Outcome.QUARANTINED, reason)
             except DuplicateMessageError:
                 return None
+            except Exception as again:
+                if (fault := environment_fault(again)) is not None:  # the record itself met the environment
+                    raise EnvironmentFault(
+                        f"{fault}: mail uid {arrival.uid} is not decided, the next pass tries it again"
+                    ) from again
+                raise
+            log.warning("uid %s quarantined: %s", arrival.uid, reason)
             return Outcome.QUARANTINED
 
     def _record(

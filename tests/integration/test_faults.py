@@ -72,8 +72,8 @@ def received_in_order(url: str) -> bool:
 def test_postgresql_disk_full_for_a_pass_quarantines_nothing_and_the_next_pass_decides_in_order(
     dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, pg_url: str, tmp_path: Path
 ) -> None:
-    """SQLSTATE 53100 on UPDATE (inside a mail's savepoint), then on INSERT (the batch's held-back rows):
-    each pass ends with one line, ledgers nothing; after recovery every mail is decided in arrival order."""
+    """SQLSTATE 53100 on UPDATE (inside a mail's savepoint), on INSERT (the batch's held-back rows), at
+    COMMIT: each pass ends with one line, ledgers nothing; after recovery every mail is decided in order."""
     config = future_config(tmp_path, imap_account, smtp_sink, pg_url, capacity=3)
     dovecot_server.append_many(
         imap_account.user, [(mail(i, KEYWORD), T0 + timedelta(minutes=i)) for i in (1, 2, 3)]
@@ -86,12 +86,16 @@ def test_postgresql_disk_full_for_a_pass_quarantines_nothing_and_the_next_pass_d
         + [(mail(i, KEYWORD), T0 + timedelta(minutes=10 + i)) for i in (4, 5, 6, 7)],
     )
     execute(pg_url, DISK_FULL)
-    for when in ("UPDATE", "INSERT"):
+    for when in ("UPDATE", "INSERT", "COMMIT"):
+        trigger = (
+            "CREATE CONSTRAINT TRIGGER disk_full AFTER INSERT ON registrations DEFERRABLE INITIALLY DEFERRED"
+            if when == "COMMIT"
+            else f"CREATE TRIGGER disk_full BEFORE {when} ON registrations"
+        )
         execute(
             pg_url,
             "DROP TRIGGER IF EXISTS disk_full ON registrations",
-            f"CREATE TRIGGER disk_full BEFORE {when} ON registrations"
-            " FOR EACH ROW EXECUTE FUNCTION disk_full()",
+            f"{trigger} FOR EACH ROW EXECUTE FUNCTION disk_full()",
         )
         code, out, err = invoke(config, "run", "--once")
         assert code == 1, out
