@@ -50,6 +50,7 @@ from mailbot.ports import (
     OutgoingMail,
     batched_by_bytes,
 )
+from mailbot.recognition import Known
 from mailbot.redact import describe_error, mask_address, mask_addresses
 
 if TYPE_CHECKING:
@@ -424,7 +425,7 @@ class Desk:
         limit = self.config.bot.max_message_bytes
         bodies = mailbox.fetch_bodies([m.uid for m in batch if m.size <= limit])
         hashes = {uid: content_hash(raw) for uid, raw in bodies.items() if raw}
-        return _ReadAhead(bodies=bodies, hashes=hashes, parsed=dict(_parse_all(bodies)), known={})
+        return _ReadAhead(bodies=bodies, hashes=hashes, parsed=dict(_parse_all(bodies)), known=Known())
 
     def _decide_batch(
         self,
@@ -450,7 +451,7 @@ class Desk:
                 tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
             if late:  # the earlier verdicts give way in this very transaction: never a mail without one
                 tx.reopen(folder, uidvalidity, sorted(m.uid for m in batch if m.uid in late), RETRYABLE)
-            known = read.known = tx.first_by_hash(list(hashes.values()))  # same mail seen before
+            known = read.known = Known.load(tx, hashes, read.parsed)  # same mail seen before
             tx.prefetch(sorted(self.events), read.senders(), self.clock() - REPLY_LIMIT_WINDOW)
             for meta in batch:
                 if self.stop.is_set():
@@ -465,12 +466,12 @@ class Desk:
                     hashes.get(meta.uid),
                     late.get(meta.uid, ""),
                 )
+                msg = read.parsed.get(meta.uid)
                 outcome = self._process_safely(tx, arrival, read.bodies.get(meta.uid), read)
                 read.release(meta.uid)
                 if outcome is None:
                     continue
-                if arrival.content_hash is not None:
-                    known.setdefault(arrival.content_hash, (folder, uidvalidity, meta.uid))
+                known.add(arrival, msg if isinstance(msg, InboundMessage) else None)
                 counted.append(outcome)
                 if outcome.value in _FLAG_OUTCOMES:
                     to_flag.append(meta.uid)
@@ -559,6 +560,7 @@ class Desk:
         return tx.add_ledger(
             intent=intent.value if intent else None,
             content_hash=arrival.content_hash,
+            decoded_hash=msg.decoded_hash if msg else None,
             folder=arrival.folder,
             uidvalidity=arrival.uidvalidity,
             uid=arrival.uid,
@@ -598,18 +600,12 @@ class Desk:
             return Outcome.ALREADY_PROCESSED
         return self._handle(tx, arrival, raw, msg)
 
-    def _seen_before(
-        self, tx: Tx, arrival: Arrival, msg: InboundMessage, known: Mapping[str, tuple[str, int, int]]
-    ) -> bool:
-        """Same mail, other identity: folder recreated (new UIDVALIDITY) or moved back (new UID)?
-
-        `known` maps content hashes to where the first mail with it is (by content: it covers the
-        Message-ID too, and survives the erasure of personal data, which clears the stored Message-ID).
-        """
-        if arrival.content_hash is None:
-            return False
-        where = known.get(arrival.content_hash)
-        if where is None or where == (arrival.folder, arrival.uidvalidity, arrival.uid):
+    def _seen_before(self, tx: Tx, arrival: Arrival, msg: InboundMessage, known: Known) -> bool:
+        """Same mail, other identity: folder recreated or restored (new UIDVALIDITY, maybe re-encoded
+        bodies) or moved back (new UID)? See recognition.Known: by content, so it survives the erasure of
+        personal data, which clears the stored Message-ID."""
+        where = known.first(arrival, msg)
+        if where is None:
             return False
         reason = f"same mail as {where[0]} uid {where[2]} (uidvalidity {where[1]})"
         self._record(tx, arrival, msg, Outcome.ALREADY_PROCESSED, reason)
@@ -1379,7 +1375,7 @@ class _ReadAhead:
     bodies: dict[int, bytes]  # by UID: the raw mail (those within max_message_bytes)
     hashes: dict[int, str]  # by UID: the content hash (core/identity.py)
     parsed: dict[int, InboundMessage | Exception]  # by UID: the parsed mail, or why it could not be
-    known: dict[str, tuple[str, int, int]]  # content hash -> where the first mail with it is
+    known: Known  # the batch's mails the ledger knows by another identity (recognition.py)
 
     def release(self, uid: int) -> None:
         """Let go of a decided mail's body and parse (a batch of 9 MB mails must not pile up in memory)."""

@@ -61,7 +61,7 @@ from mailbot.core import booking, subaddress
 from mailbot.core.model import Event, EventCounts, Existing, Status
 
 log = logging.getLogger(__name__)
-SCHEMA_REVISION = "0005"  # the newest migration in mailbot/migrations (a test holds them together)
+SCHEMA_REVISION = "0006"  # the newest migration in mailbot/migrations (a test holds them together)
 _PG_LEADER_LOCK = 0x6D626C64  # "mbld": the advisory lock of the process running passes
 
 NAMING = {
@@ -127,6 +127,7 @@ class LedgerRow(Base):
     uid: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[str | None] = mapped_column(Text, index=True)
     content_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # see core/identity.py
+    decoded_hash: Mapped[str | None] = mapped_column(String(64), index=True)  # survives re-encoding, too
     internaldate: Mapped[datetime] = mapped_column(UTCDateTime)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     outcome: Mapped[str] = mapped_column(String(32), index=True)
@@ -1023,6 +1024,7 @@ class Tx:
         now: datetime,
         intent: str | None = None,
         content_hash: str | None = None,
+        decoded_hash: str | None = None,
     ) -> int:
         """Record a processed message; raises DuplicateMessageError if it is already recorded.
 
@@ -1040,6 +1042,7 @@ class Tx:
             "rule_hits": json.dumps([list(h) for h in rule_hits], ensure_ascii=False),
             "intent": intent,
             "content_hash": content_hash,
+            "decoded_hash": decoded_hash,
             "sender": sender,
             "subject": subject,
             "processed_at": now,
@@ -1050,16 +1053,46 @@ class Tx:
         except IntegrityError as exc:
             raise DuplicateMessageError(f"{folder}/{uidvalidity}/{uid}") from exc
 
-    def first_by_hash(self, content_hashes: Sequence[str]) -> dict[str, tuple[str, int, int]]:
-        """For each content hash already in the ledger: where the first mail with it was (one query)."""
-        if not content_hashes:
+    def first_by_hash(
+        self, content_hashes: Sequence[str], decoded_hashes: Sequence[str] = ()
+    ) -> dict[str, tuple[str, int, int]]:
+        """For each content or decoded hash (core/identity.py) already in the ledger: where the first mail
+        with it was (one query per kind; the two kinds hash different texts, so they never collide)."""
+        found: dict[str, tuple[str, int, int]] = {}
+        for column, hashes in (
+            (LedgerRow.content_hash, content_hashes),
+            (LedgerRow.decoded_hash, decoded_hashes),
+        ):
+            if hashes:
+                rows = self.session.execute(
+                    select(column, LedgerRow.folder, LedgerRow.uidvalidity, LedgerRow.uid)
+                    .where(column.in_(sorted(set(hashes))))
+                    .order_by(LedgerRow.id.desc())
+                )
+                found.update({str(h): (folder, int(validity), int(uid)) for h, folder, validity, uid in rows})
+        return found
+
+    def first_by_message_id(self, message_ids: Sequence[str]) -> dict[str, tuple[str, int, int, str, str]]:
+        """Rows recorded before decoded hashes existed (none stored), by Message-ID: where the first mail
+        with it was, with its stored sender and subject (one query)."""
+        if not message_ids:
             return {}
         rows = self.session.execute(
-            select(LedgerRow.content_hash, LedgerRow.folder, LedgerRow.uidvalidity, LedgerRow.uid)
-            .where(LedgerRow.content_hash.in_(sorted(set(content_hashes))))
+            select(
+                LedgerRow.message_id,
+                LedgerRow.folder,
+                LedgerRow.uidvalidity,
+                LedgerRow.uid,
+                LedgerRow.sender,
+                LedgerRow.subject,
+            )
+            .where(LedgerRow.message_id.in_(sorted(set(message_ids))), LedgerRow.decoded_hash.is_(None))
             .order_by(LedgerRow.id.desc())
         )
-        return {str(h): (folder, int(validity), int(uid)) for h, folder, validity, uid in rows}
+        return {
+            str(mid): (folder, int(validity), int(uid), sender or "", subject or "")
+            for mid, folder, validity, uid, sender, subject in rows
+        }
 
     def set_ledger_outcome(self, ledger_id: int, outcome: str, reason: str) -> None:
         """Update the verdict of a ledger row written earlier in this transaction."""

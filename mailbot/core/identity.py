@@ -1,17 +1,21 @@
-"""A mail's identity beyond its IMAP UID: Message-ID plus a content hash (RFC 7352 duplicate practice).
+"""A mail's identity beyond its IMAP UID: two hashes of what a move or a restore keeps (RFC 7352 practice).
 
 When a folder is recreated or restored (new UIDVALIDITY), or staff move a handled mail back into the folder
-(new UID), the same mail must not be processed twice. The hash covers what a restore or a move keeps: the body
-and the From, To, Subject, Date and Message-ID headers; trace headers a server may add (Received, Return-Path,
-Delivered-To, X-...) are left out, so the same mail hashes the same wherever it lies.
+(new UID), the same mail must not be processed twice. `content_hash` covers the raw body and the From, To,
+Subject, Date and Message-ID headers; trace headers a server may add (Received, Return-Path, Delivered-To,
+X-...) are left out, so the same mail hashes the same wherever it lies. A restore may also re-encode bodies
+(8bit -> quoted-printable or base64, RFC 6152 downgrade): `decoded_hash` covers what survives that, the
+decoded values of the same headers and the decoded content of every part.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 _KEPT = (b"from", b"to", b"subject", b"date", b"message-id")
+_KEPT_NAMES = tuple(name.decode() for name in _KEPT)
 _FOLD = re.compile(rb"\n[ \t]+")  # after CRLF -> LF: a pattern that starts with a literal is found fast
 
 
@@ -42,3 +46,25 @@ def _split(raw: bytes) -> tuple[bytes, bytes]:
     if start > 0 and raw[start - 1 : start] == b"\r":
         start, length = start - 1, length + 1
     return raw[:start], raw[start + length :]
+
+
+def decoded_hash(headers: Iterable[tuple[str, str]], parts: Iterable[bytes]) -> str:
+    """SHA-256 (hex) of the identifying headers' decoded values and every part's decoded content.
+
+    `headers`: (lower-case name, decoded value) in order, the first of each name counts; `parts`: each leaf
+    part's content with its transfer encoding undone. Line ends and the white space ending a line or a part
+    don't count: a quoted-printable encoder may drop trailing blanks (RFC 2045 §6.7), base64 text has CRLF.
+    """
+    fields: dict[str, str] = {}
+    for name, value in headers:
+        if name in _KEPT_NAMES and name not in fields:
+            fields[name] = " ".join(value.split())
+    digest = hashlib.sha256(b"decoded\n")
+    for name in _KEPT_NAMES:
+        digest.update(f"{name}:{fields.get(name, '')}\n".encode("utf-8", "surrogatepass"))
+    for part in parts:
+        text = part.replace(b"\r\n", b"\n")
+        if b" \n" in text or b"\t\n" in text or b"\r" in text:  # else no line has anything to drop
+            text = b"\n".join(line.rstrip(b" \t\r") for line in text.split(b"\n"))
+        digest.update(b"\n--part--\n" + text.rstrip(b" \t\r\n"))
+    return digest.hexdigest()

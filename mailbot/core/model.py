@@ -113,6 +113,7 @@ class InboundMessage:
     text: str  # the text body; HTML-only mails converted to text
     content_type: str = "text/plain"
     defects: tuple[str, ...] = ()
+    decoded_hash: str | None = None  # identity.decoded_hash: recognises the mail after a re-encoding restore
 
     def header(self, name: str) -> str | None:
         """The first header of that name (case-insensitive), or None."""

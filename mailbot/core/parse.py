@@ -8,10 +8,12 @@ import email.header
 import email.policy
 import email.utils
 import re
+from collections.abc import Iterator
 from email.message import Message
 from html.parser import HTMLParser
 from typing import Any
 
+from mailbot.core.identity import decoded_hash
 from mailbot.core.model import Address, InboundMessage
 
 
@@ -292,6 +294,10 @@ def parse_message(raw: bytes) -> InboundMessage:
     except Exception as exc:
         raise MessageParseError(f"unreadable body: {type(exc).__name__}: {exc}") from exc
     message_ids = _message_ids(lookup.get("message-id"))
+    try:
+        identity = decoded_hash(headers, _decoded_parts(msg))
+    except Exception:  # noqa: BLE001 (only a second identity: without it the mail is still read)
+        identity = None
     return InboundMessage(
         subject=lookup.get("subject", ""),
         sender=_sender(raw_from),
@@ -302,4 +308,19 @@ def parse_message(raw: bytes) -> InboundMessage:
         text=text.replace("\r\n", "\n"),
         content_type=ctype,
         defects=tuple(type(d).__name__ for d in msg.defects),
+        decoded_hash=identity,
     )
+
+
+def _decoded_parts(msg: Message) -> Iterator[bytes]:
+    """Every leaf part's content with its transfer encoding undone, in order (attachments and forwarded
+    mails too); iterative, so deep nesting can't exhaust the stack."""
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        children = part.get_payload()
+        if isinstance(children, list):
+            stack.extend(reversed([c for c in children if isinstance(c, Message)]))
+            continue
+        payload = part.get_payload(decode=True)
+        yield payload if isinstance(payload, bytes) else b""
