@@ -28,18 +28,37 @@ _SEPARATOR = r"[\s\"'„“”‚‘’«»:,\-‐‑‒–—]*"
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
 _DASHES = str.maketrans(dict.fromkeys("‐‑‒–—―−", "-"))
 
-# Lines where quoted text starts: everything after them is someone else's words. One pattern with the kinds
-# as alternatives: each line is matched once.
+# Lines where quoted text starts: everything after them is someone else's words. No quantifier here may
+# range over the whole line more than once: "Am x schrieb x schrieb ..." must cost one scan of the line,
+# not one per "schrieb" (see _quote_header). The "Am ... schrieb ...:" and "On ... wrote:" kinds are read
+# in code: their pattern (".+ schrieb .*:$") backtracks once per "schrieb" over the rest of the line.
 _QUOTE_HEADER = re.compile(
-    r"^\s*(?:"
-    r"am\s.+\s(?:schrieb|geschrieben)\b.*:\s*$"
-    r"|on\s.+\swrote:\s*$"
-    r"|-{2,}\s*(?:ursprüngliche nachricht|original message|weitergeleitete nachricht|"
+    r"\s*(?:"
+    r"-{2,}\s*(?:ursprüngliche nachricht|original message|weitergeleitete nachricht|"
     r"forwarded message)\s*-{2,}"
     r"|(?:von|from):\s.+@"
     r")",
     re.IGNORECASE,
 )
+_WROTE = re.compile(r"\s(?:schrieb|geschrieben)\b", re.IGNORECASE)
+
+
+def _quote_header(line: str) -> bool:
+    """A line that starts quoted text, in one pass over it.
+
+    "Am <date> schrieb <name>:" / "Am <date> hat <name> geschrieben:" (German mail programs),
+    "On <date>, <name> wrote:" (English ones), "----- Original Message -----" and its kin, and
+    "Von: <name> <address>" / "From: ..." (Outlook).
+    """
+    text = line.strip()
+    if text.endswith(":"):
+        start = text[:2].lower()
+        if start == "am" and text[2:3].isspace() and _WROTE.search(text, 4, len(text) - 1):
+            return True
+        on = start == "on" and text[2:3].isspace() and len(text) >= 11 and text[-7].isspace()
+        if on and text[-6:].lower() == "wrote:":
+            return True
+    return _QUOTE_HEADER.match(line) is not None
 
 
 def normalize(text: str) -> str:
@@ -112,7 +131,10 @@ def _own_text(text: str) -> str:
 def _own_lines(lines: list[str]) -> Iterator[str]:
     """The sender's own lines, one by one (a caller that needs the first few stops early)."""
     for index, line in enumerate(lines):
-        if _QUOTE_HEADER.match(line) or _header_block_starts(lines, index):
+        if not line or line.isspace():
+            yield line  # no quote header starts here, and nothing is quoted
+            continue
+        if _quote_header(line) or _header_block_starts(lines, index):
             return
         if line.lstrip().startswith(">"):
             continue

@@ -43,6 +43,7 @@ _ABSENT = re.compile(
     re.IGNORECASE,
 )
 # ... and a sentence that also registers is a citizen's: "bin bis 7.10. im Urlaub, melde mich aber an".
+_LINE_CAP = 1000
 _REGISTERS = re.compile(r"anmeld|melde (mich|uns)\b.{0,40}?\ban\b|teilnehm|register|sign (me |us )?up", re.I)
 
 
@@ -53,7 +54,10 @@ def check(msg: InboundMessage, ctx: RuleContext) -> str | None:  # noqa: ARG001
     if msg.sender and _SENDER_NAME.search(msg.sender.name):
         return f"auto-reply sender name {msg.sender.name[:40]!r}"
     # Only the sender's own words: a person quoting or forwarding an automatic message is still a person.
-    head = " ".join(line.strip() for line in own_text(msg.text).splitlines()[:15] if line.strip())
+    # The first 15 lines, each cut at 1,000 characters: the sentences below are short, and _ABSENT tries
+    # ~90 continuations per "ich bin" (a crafted megabyte of them cost seconds).
+    lines = own_text(msg.text).splitlines()[:15]
+    head = " ".join(line.strip()[:_LINE_CAP] for line in lines if line.strip())
     found = _MACHINE_TEXT.search(head) or (None if _REGISTERS.search(head) else _ABSENT.search(head))
     if found:
         return f"auto-reply text {found.group(0)[:40]!r}"
