@@ -16,7 +16,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 
 from mailbot.core.model import InboundMessage, RuleContext
-from mailbot.core.parse import decode_bytes, decode_header_value
+from mailbot.core.parse import decode_bytes, decode_header_value, parse_address
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK, is_own_message_id
 
 
@@ -164,7 +164,7 @@ def _bounce_headers(get: Callable[[str], object]) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def _address_of(sender: str) -> str:
-    return email.utils.parseaddr(sender)[1]
+    return parse_address(sender)[1]
 
 
 def _is_dsn(msg: Message) -> bool:

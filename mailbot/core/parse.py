@@ -10,9 +10,9 @@ import email.utils
 import re
 from collections.abc import Iterator
 from email.message import Message
-from html.parser import HTMLParser
 from typing import Any
 
+from mailbot.core import encoded_words, html_text
 from mailbot.core.identity import decoded_hash
 from mailbot.core.model import Address, InboundMessage
 
@@ -26,6 +26,13 @@ _CHARSET_ALIASES = {"unknown-8bit": "cp1252", "x-unknown": "cp1252", "iso-8859-8
 _MSGID = re.compile(r"<[^<>\s]+>")
 _SURROGATE = re.compile("[\udc80-\udcff]")  # raw 8-bit bytes, surrogate-escaped by the parser
 _ANGLE_ADDR = re.compile(r"<([^<>@\s]+@[^<>@\s]+)>")
+MAX_ADDRESS_FIELD = 4096  # RFC 5321 §4.5.3.1: an address is at most 256 octets; a name rarely 100
+# A Content-Type field longer than this makes the mail unreadable: the email package reads parameters by
+# slicing the rest of the value once per ";" (quadratic), and a real one (boundary, charset, an RFC 2231
+# file name) is a few hundred bytes.
+MAX_CONTENT_TYPE = 8192
+_CONTENT_TYPE_FIELD = re.compile(rb"^content-type[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_BLANKS = re.compile(r"[ \t\xa0]+")
 
 
 class _Boundary:
@@ -81,7 +88,7 @@ def decode_header_value(raw: str) -> str:
     # "Anmeldung\r\n =?utf-8?q?B=C3=BCrgerbudget?=" into one word (Thunderbird folds like that).
     raw = re.sub(r"\r?\n(?=[ \t])", "", raw)
     try:
-        parts = email.header.decode_header(raw)
+        parts = encoded_words.decode_header(raw)  # email.header's, in linear time
     except Exception:  # noqa: BLE001 (the email package raises many types on broken encoded-words)
         return _clean(raw)
     out: list[str] = []
@@ -126,56 +133,10 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-class _HtmlText(HTMLParser):
-    """Collects the visible text of HTML, with line breaks where blocks and cells end."""
-
-    _BLOCK = frozenset(
-        {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "hr", "pre"}
-    )
-    _CELL = frozenset({"td", "th"})
-    _HIDDEN = frozenset({"script", "style", "head", "title"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden = 0
-        self._pre = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002
-        if tag == "pre":
-            self._pre += 1
-        if tag in self._HIDDEN:
-            self._hidden += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-        elif tag in self._CELL:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "pre":
-            self._pre = max(0, self._pre - 1)
-        if tag in self._HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._hidden:
-            return
-        # Line breaks in HTML source are just spaces (only <pre> keeps them); blocks make the lines.
-        self.parts.append(data if self._pre else re.sub(r"[ \t\r\n]+", " ", data))
-
-
 def html_to_text(html: str) -> str:
     """Visible text of an HTML body: tags dropped, entities decoded, one line per block."""
-    parser = _HtmlText()
-    try:
-        parser.feed(html)
-        parser.close()
-    except Exception:  # noqa: BLE001 (html.parser is lenient, but a pass must never stop on markup)
-        return re.sub(r"<[^>]*>", " ", html)
-    lines = ("".join(parser.parts)).splitlines()
-    return "\n".join(re.sub(r"[ \t\xa0]+", " ", line).strip() for line in lines)
+    lines = html_text.text_of(html).splitlines()
+    return "\n".join(_BLANKS.sub(" ", line).strip() for line in lines)
 
 
 def _part_text(part: Message) -> str:
@@ -235,9 +196,9 @@ def body_text(msg: Message) -> tuple[str, str]:
 def _walk_inline(msg: Message) -> list[Message]:
     """Leaf parts in order, not descending into attachments or forwarded messages."""
     leaves: list[Message] = []
-    stack = [msg]
+    stack = [msg]  # the next part last: popping from the front would cost one copy of the list per part
     while stack:
-        part = stack.pop(0)
+        part = stack.pop()
         if _is_attachment(part):
             continue
         if part.is_multipart():
@@ -245,20 +206,32 @@ def _walk_inline(msg: Message) -> list[Message]:
                 continue
             children = part.get_payload()
             if isinstance(children, list):
-                stack[0:0] = [c for c in children if isinstance(c, Message)]
+                stack.extend(reversed([c for c in children if isinstance(c, Message)]))
             continue
         leaves.append(part)
     return leaves
+
+
+def parse_address(value: str) -> tuple[str, str]:
+    """email.utils.parseaddr on the field's first MAX_ADDRESS_FIELD characters; ("", "") when it fails.
+
+    parseaddr reads a whole address list (~30 µs per "<" or ","): a From field of megabytes would take
+    seconds, and nested comments ("((((...") exhaust its recursion.
+    """
+    try:
+        return email.utils.parseaddr(value[:MAX_ADDRESS_FIELD])
+    except RecursionError:
+        return "", ""
 
 
 def _sender(raw: str | None) -> Address | None:
     """The From mailbox; parsed before decoding, so an encoded-word name with a comma stays one name."""
     if not raw:
         return None
-    name, addr = email.utils.parseaddr(raw)
+    name, addr = parse_address(raw)
     if not addr or "@" not in addr:
         # Raw 8-bit in the header can confuse parseaddr: try the decoded value too.
-        name, addr = email.utils.parseaddr(decode_header_value(raw))
+        name, addr = parse_address(decode_header_value(raw))
         if not addr or "@" not in addr:
             # An unquoted comma in the name ("Müller, Hans <h@x.de>") splits it into two mailboxes:
             # the angle-bracketed address is still the sender's.
@@ -273,10 +246,25 @@ def _message_ids(value: str | None) -> tuple[str, ...]:
     return tuple(_MSGID.findall(value or ""))
 
 
+def _check_content_types(raw: bytes) -> None:
+    """MessageParseError for a Content-Type field (of any part) longer than MAX_CONTENT_TYPE bytes."""
+    for found in _CONTENT_TYPE_FIELD.finditer(raw):
+        end = found.end()
+        while end - found.start() <= MAX_CONTENT_TYPE:  # continuation lines start with a blank
+            newline = raw.find(b"\n", end)
+            if newline < 0 or raw[newline + 1 : newline + 2] not in (b" ", b"\t"):
+                end = len(raw) if newline < 0 else newline
+                break
+            end = newline + 1
+        if end - found.start() > MAX_CONTENT_TYPE:
+            raise MessageParseError(f"a Content-Type field longer than {MAX_CONTENT_TYPE} bytes")
+
+
 def parse_message(raw: bytes) -> InboundMessage:
     """Parse any bytes into an InboundMessage; raises MessageParseError when nothing mail-like is there."""
     if not raw or not raw.strip():
         raise MessageParseError("empty message")
+    _check_content_types(raw)
     try:
         # compat32 parsing keeps raw header strings: decoding is ours, so broken headers can't raise later.
         msg = email.message_from_bytes(raw, policy=email.policy.compat32)
