@@ -60,6 +60,12 @@ log = logging.getLogger("mailbot")
 
 PROCESSED_KEYWORD = "$MailbotProcessed"
 BODY_BATCH = 100  # mails read at once at most; `[bot] batch_bytes` bounds their bytes
+# How long a batch's transaction may go on deciding mail (SQLite: holding the one write lock) before it
+# commits and the rest of the batch goes on in a new transaction, after a pause longer than SQLite's longest
+# busy-handler sleep (100 ms), so an admin command waiting for the lock gets its turn. One mail's decision
+# is bounded by its size (no super-linear reading), so a waiting admin command waits about a second.
+LOCK_BUDGET_SECONDS = 1.0
+LOCK_PAUSE_SECONDS = 0.15
 OUTBOX_BATCH = 500
 FIRST_SEND_BATCH = 20  # replies claimed while the server's pace is unknown (see Desk._batch_size)
 LAST_POLL = "last_successful_poll"
@@ -383,42 +389,61 @@ class Desk:
         Memory: the batch's bodies add up to at most `[bot] batch_bytes` (see `batched_by_bytes`), and each
         body and its parse are let go as soon as its mail is decided.
         """
-        decide = functools.partial(self._decide_batch, folder, uidvalidity, batch, late=late or {})
-        try:
-            decided = self._decide_twice(decide, mailbox, batch)
-        except MailbotError:
-            raise  # an EnvironmentFault already, or the mailbox's own one line
-        except Exception as exc:
-            # The environment failed outside a mail's savepoint (locking, reading ahead, the commit): the
-            # batch is rolled back, and the next pass takes it again, in order.
-            if (fault := environment_fault(exc)) is None:
-                raise
-            where = f"the batch from mail uid {batch[0].uid} on"
-            raise EnvironmentFault(f"{fault}: {where} is not decided, the next pass tries it again") from exc
-        to_flag, counted, stopped = decided
-        report.stopped_early = report.stopped_early or stopped
+        to_flag: list[int] = []
+        counted: list[Outcome] = []
+        read: _ReadAhead | None = None
+        remaining = list(batch)
+        while remaining:  # one transaction each LOCK_BUDGET_SECONDS of deciding
+            decide = functools.partial(self._decide_batch, folder, uidvalidity, remaining, late=late or {})
+            try:
+                decided, read = self._decide_twice(decide, mailbox, remaining, read)
+            except MailbotError:
+                raise  # an EnvironmentFault already, or the mailbox's own one line
+            except Exception as exc:
+                # The environment failed outside a mail's savepoint (locking, reading ahead, the commit): the
+                # transaction is rolled back, and the next pass takes its mails again, in order.
+                if (fault := environment_fault(exc)) is None:
+                    raise
+                where = f"the batch from mail uid {remaining[0].uid} on"
+                raise EnvironmentFault(
+                    f"{fault}: {where} is not decided, the next pass tries it again"
+                ) from exc
+            flagged, outcomes, stopped, done = decided
+            to_flag += flagged
+            counted += outcomes
+            report.stopped_early = report.stopped_early or stopped
+            remaining = [] if stopped else remaining[done:]
+            if remaining:
+                self.stop.wait(LOCK_PAUSE_SECONDS)  # see LOCK_BUDGET_SECONDS: the admins' turn
         for outcome in counted:  # only once the batch is committed
             report.count(outcome)
         return to_flag
 
     def _decide_twice(
         self,
-        decide: Callable[..., tuple[list[int], list[Outcome], bool]],
+        decide: Callable[..., tuple[list[int], list[Outcome], bool, int]],
         mailbox: Mailbox,
         batch: Sequence[MessageMeta],
-    ) -> tuple[list[int], list[Outcome], bool]:
-        """The batch's rows held back and written together; mail by mail if that met another's rows."""
+        read: _ReadAhead | None,
+    ) -> tuple[tuple[list[int], list[Outcome], bool, int], _ReadAhead]:
+        """The transaction's rows held back and written together; mail by mail if that met another's rows.
+
+        `read`: what an earlier transaction of the same batch read ahead (None: read the batch now). Returns
+        the decision and the read-ahead the batch's next transaction goes on with.
+        """
+        read = read or self._read_batch(mailbox, batch)
         try:
-            return decide(self._read_batch(mailbox, batch), buffered=True)
+            return decide(read, buffered=True), read
         except BufferedWriteError as exc:
             if environment_fault(exc) is not None:
                 raise  # no other process's rows: the database itself failed (see _process_batch)
             # Another process recorded something first (a constraint failed when the batch's rows were
-            # written): the batch's transaction is void. Decide it again, each mail's rows written at once,
-            # so the mail concerned meets the constraint inside its own savepoint. The bodies were let go
-            # mail by mail: they are read again (rare, and cheaper than holding them all).
+            # written): the transaction is void. Decide it again, each mail's rows written at once, so the
+            # mail concerned meets the constraint inside its own savepoint. The bodies were let go mail by
+            # mail: they are read again (rare, and cheaper than holding them all).
             log.info("batch of %s mail(s) decided again mail by mail: %s", len(batch), exc)
-            return decide(self._read_batch(mailbox, batch), buffered=False)
+            read = self._read_batch(mailbox, batch)
+            return decide(read, buffered=False), read
 
     def _read_batch(self, mailbox: Mailbox, batch: Sequence[MessageMeta]) -> _ReadAhead:
         """The batch's bodies (those within max_message_bytes), their content hashes and their parses."""
@@ -436,8 +461,9 @@ class Desk:
         *,
         buffered: bool,
         late: Mapping[int, str],
-    ) -> tuple[list[int], list[Outcome], bool]:
-        """The batch's transaction: UIDs to flag, the outcomes, and whether a stop signal cut it short.
+    ) -> tuple[list[int], list[Outcome], bool, int]:
+        """The batch's transaction: UIDs to flag, the outcomes, whether a stop signal cut it short, and how
+        many of the batch's mails it decided (fewer than all once it took LOCK_BUDGET_SECONDS).
 
         Each mail's body and parse are dropped from `read` once the mail is decided (memory, see
         `_process_batch`).
@@ -445,18 +471,23 @@ class Desk:
         to_flag: list[int] = []
         counted: list[Outcome] = []
         stopped = False
+        done = 0
         hashes = read.hashes
         with self.db.transaction(buffered=buffered) as tx:
+            began = time.monotonic()
             for event_id in sorted(self.events):
                 tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
-            if late:  # the earlier verdicts give way in this very transaction: never a mail without one
-                tx.reopen(folder, uidvalidity, sorted(m.uid for m in batch if m.uid in late), RETRYABLE)
             known = read.known = Known.load(tx, hashes, read.parsed)  # same mail seen before
             tx.prefetch(sorted(self.events), read.senders(), self.clock() - REPLY_LIMIT_WINDOW)
             for meta in batch:
                 if self.stop.is_set():
                     stopped = True
                     break
+                if done and time.monotonic() - began > LOCK_BUDGET_SECONDS:
+                    break  # commit what is decided; the rest in the next transaction
+                done += 1
+                if meta.uid in late:  # its earlier verdict gives way in the transaction of the new one
+                    tx.reopen(folder, uidvalidity, [meta.uid], RETRYABLE)
                 arrival = Arrival(
                     folder,
                     uidvalidity,
@@ -479,7 +510,7 @@ class Desk:
             # must not call it stale (it looks for LAST_POLL within 3 poll intervals). A retry is no poll.
             if not late:
                 tx.set_state(LAST_POLL, self.clock().isoformat())
-        return to_flag, counted, stopped
+        return to_flag, counted, stopped, done
 
     def _flag(
         self, mailbox: Mailbox, folder: str, uidvalidity: int, keywords_allowed: bool, uids: Sequence[int]
