@@ -446,11 +446,14 @@ class Desk:
             return decide(read, buffered=False), read
 
     def _read_batch(self, mailbox: Mailbox, batch: Sequence[MessageMeta]) -> _ReadAhead:
-        """The batch's bodies (those within max_message_bytes), their content hashes and their parses."""
+        """The batch's bodies (those within max_message_bytes), their content hashes, their parses and the
+        bounce readings of those that look like bounces (see _read_bounces)."""
         limit = self.config.bot.max_message_bytes
         bodies = mailbox.fetch_bodies([m.uid for m in batch if m.size <= limit])
         hashes = {uid: content_hash(raw) for uid, raw in bodies.items() if raw}
-        return _ReadAhead(bodies=bodies, hashes=hashes, parsed=dict(_parse_all(bodies)), known=Known())
+        parsed = dict(_parse_all(bodies))
+        bounces = self._read_bounces(bodies, parsed)
+        return _ReadAhead(bodies=bodies, hashes=hashes, parsed=parsed, known=Known(), bounces=bounces)
 
     def _decide_batch(
         self,
@@ -511,6 +514,26 @@ class Desk:
             if not late:
                 tx.set_state(LAST_POLL, self.clock().isoformat())
         return to_flag, counted, stopped, done
+
+    def _read_bounces(
+        self, bodies: Mapping[int, bytes], parsed: Mapping[int, InboundMessage | Exception]
+    ) -> dict[int, BounceReport | None]:
+        """The bounce readings of the batch's mails whose headers look like a bounce's, read before the
+        batch's transaction: the email parser and flufl.bounce take about a second per MB of such a mail,
+        which inside the transaction would keep SQLite's write lock from admin commands."""
+        if self.read_bounce is None:
+            return {}
+        readings: dict[int, BounceReport | None] = {}
+        for uid, msg in parsed.items():
+            if isinstance(msg, InboundMessage) and bounce.may_be_bounce(msg):
+                readings[uid] = self.read_bounce(bodies[uid], self.rule_context)
+        return readings
+
+    def _bounce_of(self, arrival: Arrival, raw: bytes, read: _ReadAhead) -> BounceReport | None:
+        """The mail's bounce reading: read ahead (see _read_bounces), else now."""
+        if arrival.uid in read.bounces:
+            return read.bounces[arrival.uid]
+        return self.read_bounce(raw, self.rule_context) if self.read_bounce is not None else None
 
     def _flag(
         self, mailbox: Mailbox, folder: str, uidvalidity: int, keywords_allowed: bool, uids: Sequence[int]
@@ -629,7 +652,7 @@ class Desk:
         parsed.append(msg)
         if self._seen_before(tx, arrival, msg, read.known):
             return Outcome.ALREADY_PROCESSED
-        return self._handle(tx, arrival, raw, msg)
+        return self._handle(tx, arrival, raw, msg, read)
 
     def _seen_before(self, tx: Tx, arrival: Arrival, msg: InboundMessage, known: Known) -> bool:
         """Same mail, other identity: folder recreated or restored (new UIDVALIDITY, maybe re-encoded
@@ -642,21 +665,21 @@ class Desk:
         self._record(tx, arrival, msg, Outcome.ALREADY_PROCESSED, reason)
         return True
 
-    def _handle(self, tx: Tx, arrival: Arrival, raw: bytes, msg: InboundMessage) -> Outcome:
+    def _handle(self, tx: Tx, arrival: Arrival, raw: bytes, msg: InboundMessage, read: _ReadAhead) -> Outcome:
         """Classify a parsed message and act on it: machine, not our business, rejected, or an intent."""
         verdict = chain.classify(msg, self.rule_context, self.keywords)
         hits = tuple((h.rule, h.reason) for h in verdict.hits)
         if verdict.machine is not None:
-            return self._machine(tx, arrival, raw, msg, reason=verdict.machine.reason, hits=hits)
+            return self._machine(tx, arrival, raw, msg, read, reason=verdict.machine.reason, hits=hits)
         if (
             verdict.intent is not None
             and self.read_bounce is not None
             and bounce.may_be_bounce(msg)  # by the headers parsed already: nearly every mail stops here
-            and self.read_bounce(raw, self.rule_context)
+            and self._bounce_of(arrival, raw, read)
         ):
             # A bounce with none of the usual marks, recognised by its body (flufl.bounce): never answer it.
             return self._machine(
-                tx, arrival, raw, msg, reason="non-standard bounce (flufl.bounce)", hits=hits
+                tx, arrival, raw, msg, read, reason="non-standard bounce (flufl.bounce)", hits=hits
             )
         event_ids = verdict.event_ids
         if not event_ids and verdict.our_references and verdict.intent is not None:
@@ -697,12 +720,13 @@ class Desk:
         arrival: Arrival,
         raw: bytes,
         msg: InboundMessage,
+        read: _ReadAhead,
         *,
         reason: str,
         hits: Sequence[tuple[str, str]],
     ) -> Outcome:
         """Never answered (RFC 3834); a bounce of one of our replies marks that reply undeliverable."""
-        report = self.read_bounce(raw, self.rule_context) if self.read_bounce is not None else None
+        report = self._bounce_of(arrival, raw, read)
         if report is not None and report.permanent:
             recent = self.clock() - BOUNCE_MATCH_WINDOW
             failed = [normalize_address(r) or r for r in report.failed_recipients]  # A-labels or U-labels
@@ -1407,11 +1431,13 @@ class _ReadAhead:
     hashes: dict[int, str]  # by UID: the content hash (core/identity.py)
     parsed: dict[int, InboundMessage | Exception]  # by UID: the parsed mail, or why it could not be
     known: Known  # the batch's mails the ledger knows by another identity (recognition.py)
+    bounces: dict[int, BounceReport | None] = field(default_factory=dict)  # by UID, see Desk._read_bounces
 
     def release(self, uid: int) -> None:
         """Let go of a decided mail's body and parse (a batch of 9 MB mails must not pile up in memory)."""
         self.bodies.pop(uid, None)
         self.parsed.pop(uid, None)
+        self.bounces.pop(uid, None)
 
     def senders(self) -> list[str]:
         """The normalised sender addresses of the batch's parsed mails."""
