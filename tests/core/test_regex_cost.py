@@ -113,6 +113,8 @@ CASES: dict[str, Callable[[], object]] = {
     # authentication.py: Authentication-Results
     "authentication-result": pattern(authentication._RESULT, mb("spf = pass ")),
     "authentication-property": pattern(authentication._PROPERTY, mb("header.d=  ")),
+    "authentication-authserv-id": lambda: authentication.authserv_id(mb("(")),
+    "authentication-authserv-id-token": lambda: authentication.authserv_id(mb("x")),
     # replies.py: the subject of the mail answered
     "reply-prefix": lambda: replies.reply_subject(mb(" "), "x"),
     # parse.py: encoded-words (email.header.decode_header was quadratic), HTML, addresses, Message-IDs
@@ -203,7 +205,7 @@ def read_fully(raw: bytes) -> None:
     except MessageParseError:
         return
     chain.classify(msg, CTX, KEYWORDS)
-    authentication.authenticated(msg)
+    authentication.authenticated(msg, "mx.castrop-rauxel.de")
     if bounce.may_be_bounce(msg):
         bounces.read(raw, CTX)
 
