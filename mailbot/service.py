@@ -15,8 +15,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
+from mailbot.adapters import ownership
 from mailbot.adapters.addresses import check_address, normalize_address, reply_address
-from mailbot.adapters.db import BufferedWriteError, ClaimedReply, Database, DuplicateMessageError, Tx
+from mailbot.adapters.db import (
+    BufferedWriteError,
+    ClaimedReply,
+    Database,
+    DuplicateMessageError,
+    RegistrationRow,
+    Tx,
+)
 from mailbot.adapters.journal import SentJournal
 from mailbot.config import Config
 from mailbot.core import authentication, booking, bounce, chain, entry, ics, replies, storm, unanswered
@@ -84,6 +92,7 @@ _FLAG_OUTCOMES = tuple(
         Outcome.REGISTERED,
         Outcome.DUPLICATE,
         Outcome.CANCELLED,
+        Outcome.CANCEL_REQUESTED,
         Outcome.STATUS,
         Outcome.NOT_REGISTERED,
         Outcome.OUTSIDE_WINDOW,
@@ -97,6 +106,7 @@ _CALENDAR_KINDS = (ReplyStatus.CONFIRMED, ReplyStatus.PROMOTED, ReplyStatus.ACCE
 _OUTCOME_RANK = (
     Outcome.REGISTERED,
     Outcome.CANCELLED,
+    Outcome.CANCEL_REQUESTED,
     Outcome.STATUS,
     Outcome.DUPLICATE,
     Outcome.OUTSIDE_WINDOW,
@@ -712,6 +722,7 @@ class Desk:
             sender=sender,
             normalized=normalized,
             hits=hits,
+            references=verdict.our_references,
         )
 
     def _machine(
@@ -752,9 +763,13 @@ class Desk:
         sender: Address,
         normalized: str,
         hits: Sequence[tuple[str, str]],
+        references: Sequence[str] = (),
     ) -> Outcome:
         """Ledger row, registration changes, promotions and replies: one savepoint of the batch's transaction
-        (invariant 5); the batch holds the event locks, so seat allocation stays serialised per event."""
+        (invariant 5); the batch holds the event locks, so seat allocation stays serialised per event.
+
+        `references`: the Message-IDs of ours the mail answers; a cancellation needs one sent to the
+        registered address, else the owner is asked to confirm (invariant 8, see `_ask_to_confirm`)."""
         now = self.clock()
         reasons: list[str] = []
         actor = f"mail uid {arrival.uid} from {mask(sender.address)}"
@@ -769,11 +784,18 @@ class Desk:
             existing = tx.existing(event_id, normalized)
             registration_id = None
             if intent is Intent.CANCEL:
-                decision = booking.cancel(existing)
+                row = tx.active_row(event_id, normalized) if existing is not None else None
+                proven = row is not None and ownership.answers_our_mail_to(tx, references, row)
+                decision = booking.cancel(existing, proven=proven)
+                if decision.reply is ReplyStatus.CONFIRM_CANCEL and row is not None:
+                    found.append(Outcome.CANCEL_REQUESTED)
+                    reasons.append(self._ask_to_confirm(tx, event, row, ledger_id, now))
+                    continue  # nothing changes, and the sender (maybe not the owner) gets no mail
                 # Outcomes, not intents: "Abmeldung" from someone without a registration cancelled nothing.
                 found.append(Outcome.CANCELLED if decision.status is not None else Outcome.NOT_REGISTERED)
                 if decision.reply is ReplyStatus.CANCELLED:
-                    registration_id = tx.cancel(event_id, normalized, now, actor)
+                    assert row is not None
+                    registration_id = tx.cancel_row(row, now, actor)
             elif intent is Intent.STATUS:
                 decision = booking.status(existing)
                 found.append(Outcome.STATUS if decision.status is not None else Outcome.NOT_REGISTERED)
@@ -819,6 +841,37 @@ class Desk:
         tx.set_ledger_outcome(ledger_id, outcome.value, "; ".join(reasons))
         log.info("uid %s from %s: %s", arrival.uid, mask(sender.address), "; ".join(reasons))
         return outcome
+
+    def _ask_to_confirm(
+        self, tx: Tx, event: Event, row: RegistrationRow, ledger_id: int, now: datetime
+    ) -> str:
+        """Ask the registered address to confirm a cancellation by replying; returns the ledger's note.
+
+        The request goes to the address the registration was made with, never to the mail's sender (anyone
+        can write any From:), is a new mail with our own subject (not threaded to a mail a stranger wrote,
+        so the stranger's words reach nobody), and goes at most once a day per registration (a forger
+        sending many mails must not flood the owner).
+        """
+        if ownership.confirmation_requested(tx, row.id, now - REPLY_LIMIT_WINDOW):
+            return f"{event.id}: confirm-cancel already requested today (not again)"
+        decision = Decision(
+            reply=ReplyStatus.CONFIRM_CANCEL,
+            status=Status(row.status),
+            new_registration=False,
+            position=row.position,
+        )
+        self._compose(
+            tx,
+            event=event,
+            decision=decision,
+            recipient=Address(row.name, row.email or ""),
+            registration_id=row.id,
+            ledger_id=ledger_id,
+            now=now,
+            normalized=row.email_normalized,
+            subject=self._subject(event, decision),
+        )
+        return f"{event.id}: confirm-cancel asked of the registered address {mask(row.email)}"
 
     def promote_all(self) -> None:
         """Fill free seats from the waitlists (after a capacity was raised, or a seat freed elsewhere)."""
@@ -869,6 +922,9 @@ class Desk:
             ReplyStatus.ACCESS: ("Zugangsdaten", "Access details"),
             ReplyStatus.REMINDER: ("Erinnerung", "Reminder"),
             ReplyStatus.CANCELLED: ("Abmeldung bestätigt", "Cancellation confirmed"),
+            # No cancel word here: a reply's subject counts as its words, and only the word "Abmeldung" in
+            # the owner's own answer may cancel (not a "Re:" of our subject).
+            ReplyStatus.CONFIRM_CANCEL: ("Bitte bestätigen", "Please confirm"),
         }.get(decision.reply, ("Ihre Anmeldung", "Your registration"))
         return f"{words[1] if en else words[0]}: {event.title}"
 

@@ -44,10 +44,25 @@ def decide(event: Event, counts: EventCounts, existing: Existing | None) -> Deci
     )
 
 
-def cancel(existing: Existing | None) -> Decision:
-    """Cancel the person's active registration; ``not-registered`` when there is none."""
+def cancel(existing: Existing | None, *, proven: bool) -> Decision:
+    """Cancel the person's active registration once they proved they own its address (invariant 8).
+
+    - No active registration: ``not-registered``.
+    - `proven` (the mail answers one of our mails to that address): cancelled at once.
+    - Otherwise anyone could have written the From: nothing changes, and the registered address is asked to
+      confirm (``confirm-cancel``); the answer to that mail is the proof.
+    """
     if existing is None or existing.status is Status.CANCELLED:
         return Decision(reply=ReplyStatus.NOT_REGISTERED, status=None, new_registration=False, position=0)
+    if not proven:
+        return Decision(
+            reply=ReplyStatus.CONFIRM_CANCEL,
+            status=existing.status,
+            new_registration=False,
+            position=existing.position,
+            seat=existing.seat,
+            waitlist_position=existing.waitlist_position,
+        )
     return Decision(
         reply=ReplyStatus.CANCELLED,
         status=Status.CANCELLED,

@@ -22,6 +22,7 @@ class ReplyStatus(enum.StrEnum):
     WAITLISTED = "waitlisted"
     DUPLICATE = "duplicate"
     CANCELLED = "cancelled"  # a cancellation was carried out
+    CONFIRM_CANCEL = "confirm-cancel"  # to the registered address: reply to this mail to cancel (invariant 8)
     NOT_REGISTERED = "not-registered"  # cancel or status from someone without a registration
     STATUS = "status"  # answer to a status query
     PROMOTED = "promoted"  # moved up from the waitlist to a seat
@@ -54,6 +55,7 @@ class Outcome(enum.StrEnum):
     REGISTERED = "registered"  # at least one new registration
     DUPLICATE = "duplicate"  # keyword mail from an address already registered
     CANCELLED = "cancelled"  # a registration was cancelled
+    CANCEL_REQUESTED = "cancel-requested"  # a fresh cancel mail: the registered address was asked to confirm
     STATUS = "status"  # a status query was answered with a seat or waitlist place
     NOT_REGISTERED = "not-registered"  # a cancellation or status query from someone not registered (answered)
     OUTSIDE_WINDOW = "outside-window"  # a registration before the window opened or after it closed

@@ -11,6 +11,7 @@ NAMES = (
     "duplicate-confirmed",
     "duplicate-waitlisted",
     "cancelled",
+    "confirm-cancel",
     "not-registered",
     "status-confirmed",
     "status-waitlisted",

@@ -127,8 +127,8 @@ def existing(status: Status, position: int = 4, seat: int | None = None, wait: i
 
 
 def test_cancel_of_an_active_registration() -> None:
-    """Cancelling an active registration answers 'cancelled' and keeps its position."""
-    decision = booking.cancel(existing(Status.CONFIRMED, seat=3))
+    """Cancelling an active registration (ownership proven) answers 'cancelled' and keeps its position."""
+    decision = booking.cancel(existing(Status.CONFIRMED, seat=3), proven=True)
     assert (decision.reply, decision.status, decision.position) == (
         ReplyStatus.CANCELLED,
         Status.CANCELLED,
@@ -139,7 +139,7 @@ def test_cancel_of_an_active_registration() -> None:
 @pytest.mark.parametrize("before", [None, existing(Status.CANCELLED)], ids=["none", "already-cancelled"])
 def test_cancel_without_registration_is_not_registered(before: Existing | None) -> None:
     """Cancel from someone without an active registration answers 'not-registered' and changes nothing."""
-    decision = booking.cancel(before)
+    decision = booking.cancel(before, proven=True)
     assert (decision.reply, decision.status, decision.new_registration) == (
         ReplyStatus.NOT_REGISTERED,
         None,
@@ -184,3 +184,20 @@ def test_places_count_seats_and_waitlist_apart_from_arrival() -> None:
     statuses = ["cancelled", "confirmed", "waitlisted", "confirmed", "cancelled", "waitlisted"]
     expected = [(None, None), (1, None), (None, 1), (2, None), (None, None), (None, 2)]
     assert booking.places(statuses) == expected
+
+
+@pytest.mark.parametrize("before", [existing(Status.CONFIRMED, seat=3), existing(Status.WAITLISTED, wait=2)])
+def test_cancel_without_proof_asks_the_owner_and_changes_nothing(before: Existing) -> None:
+    """A cancel mail that proves no ownership asks for confirmation; the registration keeps its status."""
+    decision = booking.cancel(before, proven=False)
+    assert decision.reply is ReplyStatus.CONFIRM_CANCEL
+    assert (decision.status, decision.seat, decision.waitlist_position) == (
+        before.status,
+        before.seat,
+        before.waitlist_position,
+    )
+
+
+def test_cancel_without_proof_and_without_registration_is_not_registered() -> None:
+    """Nothing to cancel: 'not-registered', proof or not (no confirmation request for nothing)."""
+    assert booking.cancel(None, proven=False).reply is ReplyStatus.NOT_REGISTERED

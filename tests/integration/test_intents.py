@@ -48,7 +48,7 @@ def statuses(sink: SmtpSink, start: int = 0) -> list[tuple[str, str]]:
 def test_cancel_by_mail_promotes_the_first_waitlisted(
     dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
 ) -> None:
-    """An 'Abmeldung' frees the seat; the first on the waitlist (FIFO) is promoted and told so."""
+    """An 'Abmeldung' the owner confirmed frees the seat; the first waitlisted (FIFO) is promoted, told so."""
     set_capacity(config_file, 2)
     dovecot_server.append_many(
         imap_account.user,
@@ -62,7 +62,16 @@ def test_cancel_by_mail_promotes_the_first_waitlisted(
     )
     code, _, err = invoke(config_file, "run", "--once")
     assert code == 0, err
-    assert sorted(statuses(smtp_sink, 4)) == [
+    # A fresh mail proves nothing (anyone can write any From:): the registered address is asked first.
+    assert statuses(smtp_sink, 4) == [("person0@example.org", "confirm-cancel")]
+    request = smtp_sink.messages[4].message()
+    answer = mail(
+        0, f"Re: {request['Subject']}", "Abmeldung", in_reply_to=str(request["Message-ID"]), mid="yes"
+    )
+    dovecot_server.append_many(imap_account.user, [(answer, T0 + timedelta(hours=1))])
+    code, _, err = invoke(config_file, "run", "--once")
+    assert code == 0, err
+    assert sorted(statuses(smtp_sink, 5)) == [
         ("person0@example.org", "cancelled"),
         ("person2@example.org", "promoted"),
     ]

@@ -81,11 +81,21 @@ def test_whole_lifecycle(
     assert attachment_types(smtp_sink.messages[0].message()) == ["text/calendar"]
     assert attachment_types(smtp_sink.messages[5].message()) == []
 
-    # 2. Three cancellations by mail: persons 6, then Erna (no address: no mail), then 7 move up.
+    # 2. Three cancellations by mail, each answering our confirmation (proof of the address): persons 6,
+    #    then Erna (no address: no mail), then 7 move up.
+    ours = {m.rcpt_tos[0]: str(m.message()["Message-ID"]) for m in smtp_sink.messages}
     dovecot_server.append_many(
         imap_account.user,
         [
-            (mail(i, "Abmeldung Digitalisierung 08.10.", mid=f"c{i}"), T0 + timedelta(hours=1, minutes=i))
+            (
+                mail(
+                    i,
+                    "Abmeldung Digitalisierung 08.10.",
+                    mid=f"c{i}",
+                    in_reply_to=ours[f"person{i}@example.org"],
+                ),
+                T0 + timedelta(hours=1, minutes=i),
+            )
             for i in (1, 2, 3)
         ],
     )

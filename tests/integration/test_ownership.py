@@ -9,7 +9,7 @@ import pytest
 
 from mailbot.adapters.embedded import SmtpSink
 from tests.integration.test_desk import invoke, read_csv
-from tests.integration.test_intents import statuses
+from tests.integration.test_intents import set_capacity, statuses
 from tests.servers import Dovecot, ImapAccount
 
 T0 = datetime(2020, 9, 21, 8, 0, tzinfo=UTC)
@@ -84,3 +84,75 @@ def test_folding_can_be_switched_off(
     )
     assert invoke(config_file, "run", "--once")[0] == 0
     assert statuses(smtp_sink) == [("anna+1@gmx.de", "confirmed"), ("anna+2@gmx.de", "confirmed")]
+
+
+def test_forged_cancellation_changes_nothing_and_the_owner_confirms_by_reply(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """Forged 'Abmeldung' mails in Anna's name change nothing; she gets one request, and her reply cancels."""
+    set_capacity(config_file, 1)
+    dovecot_server.append_many(
+        imap_account.user,
+        [
+            (mail("Anna <anna@gmx.de>", "Digitalisierung 08.10.", mid="anna"), T0),
+            (mail("Bert <bert@gmx.de>", "Digitalisierung 08.10.", mid="bert"), T0 + timedelta(minutes=1)),
+        ],
+    )
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert statuses(smtp_sink) == [("anna@gmx.de", "confirmed"), ("bert@gmx.de", "waitlisted")]
+    berts = str(smtp_sink.messages[1].message()["Message-ID"])  # Bert, the forger, knows this one of ours
+
+    later = T0 + timedelta(hours=1)
+    forged = [
+        mail(
+            "Anna <anna@gmx.de>", "Abmeldung Digitalisierung 08.10.", "Klick: http://evil.example", mid="f1"
+        ),
+        mail("anna+x@gmx.de", "Abmeldung Digitalisierung 08.10.", mid="f2"),  # her mailbox, another +tag
+        mail("Anna <anna@gmx.de>", "Re: Digitalisierung 08.10.", "Abmeldung", mid="f3", refs=berts),
+    ]
+    dovecot_server.append_many(
+        imap_account.user, [(m, later + timedelta(minutes=i)) for i, m in enumerate(forged)]
+    )
+    code, out, err = invoke(config_file, "run", "--once")
+    assert code == 0, err
+    assert '"cancel-requested": 3' in out
+    assert registered(config_file) == [("anna@gmx.de", "confirmed"), ("bert@gmx.de", "waitlisted")]
+    assert statuses(smtp_sink, 2) == [("anna@gmx.de", "confirm-cancel")]  # one request, to her address
+    request = smtp_sink.messages[2].message()
+    assert str(request["Subject"]) == "Bitte bestätigen: Digitalisierung in Castrop-Rauxel"
+    assert request["In-Reply-To"] is None  # a new mail: nothing of the forger's mail reaches Anna
+    assert "evil.example" not in request.get_content()
+    assert "mit dem Wort „Abmeldung“" in request.get_content()
+
+    # Anna answers without the word: nothing happens; with it, the seat goes to Bert.
+    ours = str(request["Message-ID"])
+    no = mail("Anna <anna@gmx.de>", f"Re: {request['Subject']}", "Das war ich nicht!", mid="no", refs=ours)
+    yes = mail(
+        "Anna <anna@gmx.de>", f"Re: {request['Subject']}", "Abmeldung\r\n\r\n> Bitte", mid="yes", refs=ours
+    )
+    dovecot_server.append_many(imap_account.user, [(no, later + timedelta(hours=1))])
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert len(smtp_sink.messages) == 3
+    assert registered(config_file) == [("anna@gmx.de", "confirmed"), ("bert@gmx.de", "waitlisted")]
+    dovecot_server.append_many(imap_account.user, [(yes, later + timedelta(hours=2))])
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert sorted(statuses(smtp_sink, 3)) == [("anna@gmx.de", "cancelled"), ("bert@gmx.de", "promoted")]
+    assert registered(config_file) == [("anna@gmx.de", "cancelled"), ("bert@gmx.de", "confirmed")]
+
+
+def test_a_reply_to_our_mail_cancels_at_once(
+    dovecot_server: Dovecot, imap_account: ImapAccount, smtp_sink: SmtpSink, config_file: Path
+) -> None:
+    """'Abmeldung' answering our confirmation (from another +tag of her mailbox) needs no second step."""
+    dovecot_server.append_many(
+        imap_account.user, [(mail("anna+kurs@gmx.de", "Digitalisierung 08.10.", mid="a"), T0)]
+    )
+    assert invoke(config_file, "run", "--once")[0] == 0
+    ours = str(smtp_sink.messages[0].message()["Message-ID"])
+    cancel = mail(
+        "anna@gmx.de", "Re: Digitalisierung 08.10.", "Abmeldung", mid="c", refs=f"<a@example.org> {ours}"
+    )
+    dovecot_server.append_many(imap_account.user, [(cancel, T0 + timedelta(hours=1))])
+    assert invoke(config_file, "run", "--once")[0] == 0
+    assert statuses(smtp_sink, 1) == [("anna@gmx.de", "cancelled")]
+    assert registered(config_file) == [("anna+kurs@gmx.de", "cancelled")]

@@ -266,10 +266,14 @@ def future_desk(
     )
     assert invoke(config_file, "run", "--once")[0] == 0
     later = T0 + timedelta(hours=1)
+    # person 1 answers their confirmation (proof of the address: it cancels at once)
+    [ours] = [
+        str(m.message()["Message-ID"]) for m in smtp_sink.messages if m.rcpt_tos == ("person1@example.org",)
+    ]
     dovecot_server.append_many(
         imap_account.user,
         [
-            (mail(1, "Abmeldung Digitalisierung 08.10.", "Ich kann leider nicht."), later),
+            (mail(1, "Abmeldung Digitalisierung 08.10.", "Ich kann leider nicht.", in_reply_to=ours), later),
             (mail(0, "Vielen Dank", "Danke für die schnelle Antwort!"), later + timedelta(minutes=1)),
             (mail(3, "Status Digitalisierung 08.10.", "Habe ich einen Platz?"), later + timedelta(minutes=2)),
         ],
