@@ -82,12 +82,23 @@ def test_access_data_in_no_mail_before_they_are_sent(
     before_access = SEND_ACCESS_AT - timedelta(days=1)
     desk = build_desk(load_config(config, {}), clock=lambda: before_access)
 
-    def deliver(*mails: tuple[int, str, str]) -> None:
+    def ours(n: int) -> str:
+        """The Message-ID of our first mail to person n (a cancellation answers it: proof of the address)."""
+        return next(
+            str(m.message()["Message-ID"])
+            for m in smtp_sink.messages
+            if m.rcpt_tos[0] == f"person{n}@example.org"
+        )
+
+    def deliver(*mails: tuple[int, str, str], answering: bool = False) -> None:
         when = T0 + timedelta(minutes=len(smtp_sink.messages) + 1)
         dovecot_server.append_many(
             imap_account.user,
             [
-                (mail(n, subject, mid=mid), when + timedelta(seconds=i))
+                (
+                    mail(n, subject, mid=mid, in_reply_to=ours(n) if answering else ""),
+                    when + timedelta(seconds=i),
+                )
                 for i, (n, subject, mid) in enumerate(mails)
             ],
         )
@@ -97,7 +108,7 @@ def test_access_data_in_no_mail_before_they_are_sent(
     desk.run_once()
     deliver((1, KEYWORD, "d1"), (2, f"Status {KEYWORD}", "s2"), (5, f"Status {KEYWORD}", "s5"))
     desk.run_once()
-    deliver((3, f"Abmeldung {KEYWORD}", "c3"))
+    deliver((3, f"Abmeldung {KEYWORD}", "c3"), answering=True)
     desk.run_once()
     before = [m.data for m in smtp_sink.messages]
     kinds = [str(m.message()["X-Mailbot-Status"]) for m in smtp_sink.messages]
@@ -126,7 +137,7 @@ def test_access_data_in_no_mail_before_they_are_sent(
     # After: person 1 cancels (person 5 moves up), person 2 cancels (a seat is free), a newcomer by phone
     # with an address is confirmed: each seat-giving mail now carries the access data in its text and .ics.
     start = len(smtp_sink.messages)
-    deliver((1, f"Abmeldung {KEYWORD}", "c1"), (2, f"Abmeldung {KEYWORD}", "c2"))
+    deliver((1, f"Abmeldung {KEYWORD}", "c1"), (2, f"Abmeldung {KEYWORD}", "c2"), answering=True)
     desk_after.run_once()
     code, _, err = invoke(config, "add", EVENT, "--name", "Neu", "--email", "person6@example.org")
     assert code == 0, err
