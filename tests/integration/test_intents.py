@@ -130,7 +130,7 @@ def test_run_summary_counts_outcomes_and_inspect_says_why_a_reply_is_left_alone(
     assert invoke(config_file, "run", "--once")[0] == 0
     ours = str(smtp_sink.messages[0].message()["Message-ID"])
     mails = [
-        mail(1, "Abmeldung Digitalisierung 08.10.", mid="cancel1"),
+        mail(1, "Abmeldung Digitalisierung 08.10.", mid="cancel1", in_reply_to=ours),  # proof: cancels
         mail(2, "Abmeldung Digitalisierung 08.10.", mid="cancel2"),  # person 2 never registered
         mail(3, "Status Digitalisierung 08.10.", mid="status3"),  # nor did person 3
         mail(1, "Re: Digitalisierung 08.10.", "Danke!", in_reply_to=ours, mid="thanks"),
@@ -167,10 +167,16 @@ def test_seat_waitlist_place_and_arrival_number_agree_in_reply_list_and_csv(
         [(mail(i, "Digitalisierung 08.10."), T0 + timedelta(minutes=i)) for i in range(1, 8)],
     )
     assert invoke(config_file, "run", "--once")[0] == 0
+    ours = next(
+        str(m.message()["Message-ID"]) for m in smtp_sink.messages if m.rcpt_tos[0] == "person1@example.org"
+    )
     dovecot_server.append_many(
         imap_account.user,
         [
-            (mail(1, "Abmeldung Digitalisierung 08.10.", mid="c1"), T0 + timedelta(hours=1)),
+            (
+                mail(1, "Abmeldung Digitalisierung 08.10.", mid="c1", in_reply_to=ours),
+                T0 + timedelta(hours=1),
+            ),
             (mail(6, "Status Digitalisierung 08.10.", mid="s6"), T0 + timedelta(hours=2)),
             (mail(7, "Status Digitalisierung 08.10.", mid="s7"), T0 + timedelta(hours=3)),
         ],
