@@ -53,9 +53,11 @@ def postgres_server() -> Iterator[Postgres]:
 
 
 @pytest.fixture
-def pg_url(postgres_server: Postgres) -> str:
-    """The SQLAlchemy URL of a fresh, empty PostgreSQL database for this test."""
-    return postgres_server.create_database()
+def pg_url(postgres_server: Postgres) -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh, empty PostgreSQL database for this test (dropped after it)."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -444,3 +445,18 @@ class Postgres:
         ) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
+
+    def drop_database(self, name: str) -> int:
+        """Drop a test's database, ending the connections it left open; returns how many there were."""
+        import psycopg  # noqa: PLC0415 (only the PostgreSQL fixtures need the driver)
+        from psycopg import sql  # noqa: PLC0415
+
+        with psycopg.connect(
+            host=self.host, port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        left = int(row[0]) if row else 0
+        if left and os.environ.get("MAILBOT_REPORT_PG_LEAKS"):
+            print(f"\nLEAK {left} connection(s) left open in {name}", file=sys.stderr)
+        return left
