@@ -18,14 +18,7 @@ def decide(event: Event, counts: EventCounts, existing: Existing | None) -> Deci
     Expected outcomes are values, never exceptions (DESIGN house style 8).
     """
     if existing is not None and existing.status is not Status.CANCELLED:
-        return Decision(
-            reply=ReplyStatus.DUPLICATE,
-            status=existing.status,
-            new_registration=False,
-            position=existing.position,
-            seat=existing.seat,
-            waitlist_position=existing.waitlist_position,
-        )
+        return _as_it_stands(existing, ReplyStatus.DUPLICATE)
     position = counts.registrations + 1
     if counts.confirmed < event.capacity and counts.waitlisted == 0:
         return Decision(
@@ -55,14 +48,7 @@ def cancel(existing: Existing | None, *, proven: bool) -> Decision:
     if existing is None or existing.status is Status.CANCELLED:
         return Decision(reply=ReplyStatus.NOT_REGISTERED, status=None, new_registration=False, position=0)
     if not proven:
-        return Decision(
-            reply=ReplyStatus.CONFIRM_CANCEL,
-            status=existing.status,
-            new_registration=False,
-            position=existing.position,
-            seat=existing.seat,
-            waitlist_position=existing.waitlist_position,
-        )
+        return _as_it_stands(existing, ReplyStatus.CONFIRM_CANCEL)
     return Decision(
         reply=ReplyStatus.CANCELLED,
         status=Status.CANCELLED,
@@ -75,14 +61,7 @@ def status(existing: Existing | None) -> Decision:
     """Answer a status query with the current seat or waitlist place; ``not-registered`` without one."""
     if existing is None or existing.status is Status.CANCELLED:
         return Decision(reply=ReplyStatus.NOT_REGISTERED, status=None, new_registration=False, position=0)
-    return Decision(
-        reply=ReplyStatus.STATUS,
-        status=existing.status,
-        new_registration=False,
-        position=existing.position,
-        seat=existing.seat,
-        waitlist_position=existing.waitlist_position,
-    )
+    return _as_it_stands(existing, ReplyStatus.STATUS)
 
 
 def seats_to_promote(event: Event, counts: EventCounts, now: datetime) -> int:
@@ -129,3 +108,15 @@ def places(statuses: Sequence[str]) -> list[tuple[int | None, int | None]]:
         else:
             found.append((None, None))
     return found
+
+
+def _as_it_stands(existing: Existing, reply: ReplyStatus) -> Decision:
+    """A decision that changes nothing: the reply states the registration as it stands."""
+    return Decision(
+        reply=reply,
+        status=existing.status,
+        new_registration=False,
+        position=existing.position,
+        seat=existing.seat,
+        waitlist_position=existing.waitlist_position,
+    )
