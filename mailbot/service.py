@@ -683,9 +683,7 @@ class Desk:
             return self._machine(tx, arrival, raw, msg, read, reason=verdict.machine.reason, hits=hits)
         if (
             verdict.intent is not None
-            and self.read_bounce is not None
-            and bounce.may_be_bounce(msg)  # by the headers parsed already: nearly every mail stops here
-            and self._bounce_of(arrival, raw, read)
+            and read.bounces.get(arrival.uid)  # screened before the transaction (see _read_bounces)
         ):
             # A bounce with none of the usual marks, recognised by its body (flufl.bounce): never answer it.
             return self._machine(
@@ -1487,7 +1485,9 @@ class _ReadAhead:
     hashes: dict[int, str]  # by UID: the content hash (core/identity.py)
     parsed: dict[int, InboundMessage | Exception]  # by UID: the parsed mail, or why it could not be
     known: Known  # the batch's mails the ledger knows by another identity (recognition.py)
-    bounces: dict[int, BounceReport | None] = field(default_factory=dict)  # by UID, see Desk._read_bounces
+    # By UID, the reading of each parsed mail whose headers look like a bounce's; a mail without an entry
+    # doesn't (every parsed mail is screened, see Desk._read_bounces).
+    bounces: dict[int, BounceReport | None] = field(default_factory=dict)
 
     def release(self, uid: int) -> None:
         """Let go of a decided mail's body and parse (a batch of 9 MB mails must not pile up in memory)."""
