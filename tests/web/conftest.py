@@ -1,0 +1,240 @@
+"""Fixtures for the console from outside: headless Chromium, `mailbot web` and `mailbot run` as processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
+
+from mailbot.adapters.embedded import free_port
+from tests.conftest import _missing_server
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"  # Debian's `chromium`
+CHROMEDRIVER = "/usr/bin/chromedriver"  # Debian's `chromium-driver`, the same version as the browser
+START_TIMEOUT = 60.0  # seconds for a process to listen: CI has 2 busy cores
+PAGE_TIMEOUT = 30.0  # seconds for a page load or an explicit wait in the browser
+
+
+# --- the browser -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_paths() -> tuple[str, str]:
+    """The system Chromium and its WebDriver; missing: a skip locally, a failure in CI (never a skip)."""
+    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
+        _missing_server("Chromium (chromium, chromium-driver)")
+    return CHROMIUM, CHROMEDRIVER
+
+
+@pytest.fixture
+def downloads(tmp_path: Path) -> Path:
+    """The directory the test's browser saves downloads into."""
+    path = tmp_path / "downloads"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def browser(chromium_paths: tuple[str, str], tmp_path: Path, downloads: Path) -> Iterator[WebDriver]:
+    """A headless Chromium with a fresh profile that reaches nothing but loopback, driven by Selenium."""
+    binary, driver = chromium_paths
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # the tests run as root in CI containers, where Chromium's sandbox cannot start
+        "--disable-dev-shm-usage",  # containers often have a 64 MB /dev/shm
+        "--disable-gpu",
+        f"--user-data-dir={tmp_path / 'profile'}",  # isolated: no cookies or cache from anywhere else
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--metrics-recording-only",
+        # Loopback only: every other host name fails to resolve, so a page can never reach the internet.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+        "--window-size=1280,1024",
+    ):
+        options.add_argument(argument)
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "safebrowsing.enabled": False,
+        },
+    )
+    log = tmp_path / "chromedriver.log"
+    chrome = webdriver.Chrome(service=Service(driver, log_output=str(log)), options=options)
+    try:
+        chrome.set_page_load_timeout(PAGE_TIMEOUT)
+        # Headless Chromium only saves downloads where it is told to through the DevTools protocol.
+        chrome.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+def wait_for_file(directory: Path, suffix: str, timeout: float = PAGE_TIMEOUT) -> Path:
+    """The one finished download ending in `suffix` (Chromium writes `.crdownload` until it is complete)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = [p for p in directory.iterdir() if p.name.endswith(suffix)]
+        partial = [p for p in directory.iterdir() if p.name.endswith(".crdownload")]
+        if len(done) == 1 and not partial:
+            return done[0]
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"no {suffix} download in {directory}: {sorted(p.name for p in directory.iterdir())}"
+            )
+        time.sleep(0.1)
+
+
+# --- mailbot as real processes ------------------------------------------------------------------------------
+
+
+def mailbot_command(config: Path, *args: str) -> list[str]:
+    """The command line of `mailbot --config CONFIG ARGS...` in this interpreter."""
+    return [sys.executable, "-m", "mailbot", "--config", str(config), *args]
+
+
+def mailbot_env() -> dict[str, str]:
+    """The environment for a mailbot child process: this checkout first on the import path."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+
+
+def run_mailbot(
+    config: Path, *args: str, stdin: str = "", timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run one mailbot command to its end (e.g. `user add`), failing the test with its stderr if it fails."""
+    result = subprocess.run(
+        mailbot_command(config, *args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=mailbot_env(),
+        cwd=config.parent,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"mailbot {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+    return result
+
+
+class MailbotProcess:
+    """A long-running mailbot command (`web`, `run`) as a child process, its output in a log file."""
+
+    def __init__(self, config: Path, *args: str) -> None:
+        self.config = config
+        self.args = args
+        self.log = config.parent / f"mailbot-{args[0]}-{os.getpid()}-{id(self)}.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        """Start the process (its own process group, so that stop() takes its children along)."""
+        with self.log.open("wb") as out:
+            self._proc = subprocess.Popen(
+                mailbot_command(self.config, *self.args),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=mailbot_env(),
+                cwd=self.config.parent,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is still alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def output(self) -> str:
+        """Everything the process wrote so far (stdout and stderr)."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
+        """Poll `ready` until it holds; fail with the process's output if it exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if not self.running:
+                raise RuntimeError(f"mailbot {self.args[0]} exited before {what}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"mailbot {self.args[0]}: no {what} within {timeout} s:\n{self.output()}")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM the process group, SIGKILL after `timeout` s; returns the exit status."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        return proc.returncode
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class WebConsole:
+    """A `mailbot web` process listening on a loopback port."""
+
+    url: str  # http://127.0.0.1:PORT, no trailing slash
+    process: MailbotProcess
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/healthz", timeout=2.0)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def web_console(config: Path) -> Iterator[WebConsole]:
+    """`mailbot web` on a free loopback port for `config`, until the block ends (SIGTERM)."""
+    port = free_port("127.0.0.1")
+    url = f"http://127.0.0.1:{port}"
+    with MailbotProcess(config, "web", "--host", "127.0.0.1", "--port", str(port)) as process:
+        process.wait_until(lambda: _answers(url), f"answer on {url}")
+        yield WebConsole(url, process)
+
+
+@contextlib.contextmanager
+def running_bot(config: Path) -> Iterator[MailbotProcess]:
+    """`mailbot run` for `config` (its IMAP mailbox and SMTP sink), until the block ends (SIGTERM)."""
+    with MailbotProcess(config, "run") as process:
+        yield process
