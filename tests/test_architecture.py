@@ -1,4 +1,4 @@
-"""Architecture: mailbot.core imports only the standard library and itself (house style 4)."""
+"""Architecture: the import graph, layers, sizes, docstrings and import-time effects of mailbot (issue 14)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,206 @@ from pathlib import Path
 import pytest
 
 import mailbot.core
+from tests import import_graph
 
 CORE = Path(mailbot.core.__file__).parent
 CORE_MODULES = sorted(CORE.rglob("*.py"))
-ADAPTER_LIBRARIES = (
-    "sqlalchemy",
-    "alembic",
-    "imapclient",
-    "aiosmtplib",
-    "aiosmtpd",
-    "apscheduler",
-    "click",
-    "pymap",
-    "flufl",
-    "msal",
-)
+MODULES = import_graph.read_package(Path(mailbot.__file__).parent)
+MAX_LINES = 400
+
+# The room of each module (a module's own entry, else its package's); a module in no room is a violation.
+ROOMS = {
+    "mailbot": "leaf",
+    "mailbot.__main__": "cli",
+    "mailbot.cli": "cli",
+    "mailbot.cli_admin": "cli",
+    "mailbot.cli_health": "cli",
+    "mailbot.cli_privacy": "cli",
+    "mailbot.web": "web",
+    "mailbot.bootstrap": "bootstrap",
+    "mailbot.demo": "demo",
+    "mailbot.service": "service",
+    "mailbot.ports": "ports",
+    "mailbot.core": "core",
+    "mailbot.adapters": "adapters",
+    "mailbot.scheduler": "adapters",  # the apscheduler adapter: triggers callables it is given
+    "mailbot.config": "leaf",
+    "mailbot.config_limits": "leaf",
+    "mailbot.errors": "leaf",
+    "mailbot.logs": "leaf",
+    "mailbot.redact": "leaf",
+    "mailbot.templates": "leaf",
+    "mailbot.migrations": "migrations",
+}
+# Which rooms each room may import (its own always): cli/web -> bootstrap -> service -> ports/core;
+# adapters -> ports/core; config, errors, logs, redact: leaves all may import; nothing imports cli or web.
+ALLOWED = {
+    "core": frozenset({"core"}),
+    "leaf": frozenset({"core", "leaf"}),
+    "ports": frozenset({"core", "leaf"}),
+    "adapters": frozenset({"core", "ports", "leaf"}),
+    "service": frozenset({"core", "ports", "leaf"}),
+    "bootstrap": frozenset({"service", "adapters", "ports", "core", "leaf"}),
+    "cli": frozenset({"bootstrap", "service", "ports", "core", "leaf", "demo"}),
+    "web": frozenset({"bootstrap", "service", "ports", "core", "leaf"}),
+    "demo": frozenset({"bootstrap", "service", "adapters", "ports", "core", "leaf"}),
+    "migrations": frozenset({"adapters", "core", "leaf"}),
+}
+# Adapters do not import each other, except these shared helpers.
+SHARED_ADAPTER_MODULES = frozenset({"mailbot.adapters", "mailbot.adapters.tls"})
+# Each third-party library and the only modules (or packages) that may import it.
+LIBRARY_OWNERS: dict[str, tuple[str, ...]] = {
+    "sqlalchemy": ("mailbot.adapters.db", "mailbot.migrations"),
+    "alembic": ("mailbot.adapters.db", "mailbot.migrations"),
+    "psycopg": ("mailbot.adapters.db",),
+    "imapclient": ("mailbot.adapters.imap",),
+    "aiosmtplib": ("mailbot.adapters.smtp",),
+    "aiosmtpd": ("mailbot.demo",),
+    "pymap": ("mailbot.demo",),
+    "apscheduler": ("mailbot.scheduler",),
+    "click": ("mailbot.cli",),
+    "flufl": ("mailbot.adapters.bounces",),
+    "msal": ("mailbot.adapters.oauth",),
+    "email_validator": ("mailbot.adapters.addresses",),
+    "rich": ("mailbot.adapters.console",),
+    "openpyxl": ("mailbot.adapters.exports",),
+    "starlette": ("mailbot.web",),
+    "jinja2": ("mailbot.web",),
+    "markupsafe": ("mailbot.web",),
+    "uvicorn": ("mailbot.web",),
+    "multipart": ("mailbot.web",),
+    "itsdangerous": ("mailbot.web",),
+    "argon2": ("mailbot.web",),
+    "pyotp": ("mailbot.web",),
+}
+ADAPTER_LIBRARIES = tuple(LIBRARY_OWNERS)
+
+# KNOWN VIOLATIONS: what the tree still does wrong while issue 14 moves the rooms. Each check asserts EQUALITY
+# with its list: a new violation fails, and so does a fixed one still listed (remove it from the list).
+# THESE LISTS MUST BE EMPTY WHEN ISSUE 14 IS DONE.
+KNOWN_LAYER_VIOLATIONS: set[str] = {
+    "mailbot.adapters.csv_export -> mailbot.adapters.db",
+    "mailbot.adapters.csv_import -> mailbot.adapters.addresses",
+    "mailbot.adapters.db -> mailbot.adapters.journal",
+    "mailbot.adapters.db -> mailbot.adapters.migrate",
+    "mailbot.adapters.db -> mailbot.adapters.private",
+    "mailbot.adapters.erasure -> mailbot.adapters.db",
+    "mailbot.adapters.idle -> mailbot.adapters.imap",
+    "mailbot.adapters.idle -> mailbot.adapters.oauth",
+    "mailbot.adapters.imap -> mailbot.adapters.oauth",
+    "mailbot.adapters.oauth -> mailbot.adapters.command",
+    "mailbot.adapters.ownership -> mailbot.adapters.addresses",
+    "mailbot.adapters.ownership -> mailbot.adapters.db",
+    "mailbot.adapters.smtp -> mailbot.adapters.imap",
+    "mailbot.adapters.smtp -> mailbot.adapters.oauth",
+    "mailbot.adapters.xlsx_export -> mailbot.adapters.csv_export",
+    "mailbot.adapters.xlsx_export -> mailbot.adapters.db",
+    "mailbot.cli -> mailbot.adapters.csv_export",
+    "mailbot.cli -> mailbot.adapters.idle",
+    "mailbot.cli -> mailbot.adapters.imap",
+    "mailbot.cli -> mailbot.adapters.xlsx_export",
+    "mailbot.cli -> mailbot.scheduler",
+    "mailbot.cli_admin -> mailbot.adapters.addresses",
+    "mailbot.cli_admin -> mailbot.adapters.console",
+    "mailbot.cli_admin -> mailbot.adapters.csv_import",
+    "mailbot.cli_health -> mailbot.adapters.db",
+    "mailbot.cli_privacy -> mailbot.adapters.addresses",
+    "mailbot.corpus: no room",
+    "mailbot.faults: no room",
+    "mailbot.privacy: no room",
+    "mailbot.recognition: no room",
+    "mailbot.reports: no room",
+    "mailbot.retry: no room",
+    "mailbot.sender: no room",
+    "mailbot.service -> mailbot.adapters.addresses",
+    "mailbot.service -> mailbot.adapters.db",
+    "mailbot.service -> mailbot.adapters.journal",
+    "mailbot.service -> mailbot.adapters.ownership",
+    "mailbot.watchdog: no room",
+}
+KNOWN_CYCLES: set[str] = {
+    "mailbot.cli <-> mailbot.cli_admin <-> mailbot.cli_health <-> mailbot.cli_privacy",
+    "mailbot.privacy <-> mailbot.service",
+}
+KNOWN_LATE_IMPORTS: set[str] = {
+    "mailbot.adapters.db -> mailbot.adapters.migrate",
+    "mailbot.adapters.oauth -> msal",
+    "mailbot.cli -> mailbot.adapters.csv_export",
+    "mailbot.cli -> mailbot.adapters.idle",
+    "mailbot.cli -> mailbot.adapters.imap",
+    "mailbot.cli -> mailbot.adapters.xlsx_export",
+    "mailbot.cli -> mailbot.bootstrap",
+    "mailbot.cli -> mailbot.cli_admin",
+    "mailbot.cli -> mailbot.cli_health",
+    "mailbot.cli -> mailbot.cli_privacy",
+    "mailbot.cli -> mailbot.demo",
+    "mailbot.cli -> mailbot.reports",
+    "mailbot.cli -> mailbot.scheduler",
+    "mailbot.cli -> mailbot.sender",
+    "mailbot.cli -> mailbot.watchdog",
+    "mailbot.cli_admin -> mailbot.adapters.addresses",
+    "mailbot.cli_admin -> mailbot.adapters.console",
+    "mailbot.cli_admin -> mailbot.adapters.csv_import",
+    "mailbot.cli_admin -> mailbot.bootstrap",
+    "mailbot.cli_admin -> mailbot.core.booking",
+    "mailbot.cli_admin -> mailbot.retry",
+    "mailbot.cli_health -> mailbot.adapters.db",
+    "mailbot.cli_health -> mailbot.cli",
+    "mailbot.cli_health -> mailbot.watchdog",
+    "mailbot.cli_privacy -> mailbot.adapters.addresses",
+    "mailbot.cli_privacy -> mailbot.bootstrap",
+    "mailbot.cli_privacy -> mailbot.cli_admin",
+    "mailbot.cli_privacy -> mailbot.privacy",
+    "mailbot.privacy -> mailbot.service",
+    "mailbot.sender -> mailbot.adapters.db",
+    "mailbot.sender -> mailbot.bootstrap",
+    "mailbot.sender -> mailbot.logs",
+    "mailbot.sender -> mailbot.service",
+    "mailbot.service -> mailbot.privacy",
+}
+KNOWN_LONG_MODULES: set[str] = {
+    "mailbot.adapters.db",
+    "mailbot.config",
+    "mailbot.corpus",
+    "mailbot.privacy",
+    "mailbot.service",
+}
+KNOWN_DOCSTRINGS: set[str] = {
+    "mailbot.adapters.journal: 9 lines",
+    "mailbot.core.authentication: 7 lines",
+    "mailbot.core.encoded_words: 6 lines",
+    "mailbot.core.html_text: 7 lines",
+    "mailbot.core.identity: 8 lines",
+    "mailbot.core.intent: 4 lines",
+    "mailbot.core.keyword: 12 lines",
+    "mailbot.core.mime: 9 lines",
+    "mailbot.migrations.versions.0001_initial: 5 lines",
+    "mailbot.migrations.versions.0002_intents_promotions_bounces: 5 lines",
+    "mailbot.migrations.versions.0003_phone_access_audit: 5 lines",
+    "mailbot.migrations.versions.0004_content_hash: 5 lines",
+    "mailbot.migrations.versions.0005_email_folded: 5 lines",
+    "mailbot.migrations.versions.0006_decoded_hash: 5 lines",
+    "mailbot.migrations.versions: none",
+    "mailbot.sender: 16 lines",
+}
+KNOWN_IMPORT_TIME_EFFECTS: set[str] = {
+    "mailbot.core.parse: patches email.feedparser.re",
+}
+KNOWN_LIBRARY_VIOLATIONS: set[str] = {
+    "mailbot.adapters.embedded -> aiosmtpd",
+    "mailbot.adapters.embedded -> imapclient",
+    "mailbot.adapters.erasure -> sqlalchemy",
+    "mailbot.adapters.idle -> imapclient",
+    "mailbot.adapters.migrate -> alembic",
+    "mailbot.adapters.migrate -> sqlalchemy",
+    "mailbot.adapters.ownership -> sqlalchemy",
+    "mailbot.adapters.xlsx_export -> openpyxl",
+    "mailbot.cli_admin -> click",
+    "mailbot.cli_health -> click",
+    "mailbot.cli_privacy -> click",
+    "mailbot.demo -> click",
+}
+KNOWN_SHIMS: set[str] = set()
 
 
 def module_name(path: Path) -> str:
@@ -99,3 +284,191 @@ def test_importing_core_loads_no_adapter_library() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == ""
+
+
+def adapter_of(name: str) -> str:
+    """The adapter a module belongs to: its module or package right below mailbot.adapters (else itself)."""
+    parts = name.split(".")
+    return ".".join(parts[:3]) if parts[:2] == ["mailbot", "adapters"] else name
+
+
+def room_violations(modules: dict[str, import_graph.Module]) -> set[str]:
+    """Imports against the layers, modules in no room, and adapters importing other adapters."""
+    found = import_graph.layer_violations(modules, ROOMS, ALLOWED)
+    for importer, imported in import_graph.edges(modules):
+        both_adapters = (
+            import_graph.room_of(importer, ROOMS) == import_graph.room_of(imported, ROOMS) == "adapters"
+        )
+        if (
+            both_adapters
+            and adapter_of(importer) != adapter_of(imported)
+            and imported not in SHARED_ADAPTER_MODULES
+        ):
+            found.add(f"{importer} -> {imported}")
+    return found
+
+
+def synthetic(**sources: str) -> dict[str, import_graph.Module]:
+    """A made-up package `mailbot` from module sources keyed by dotted name (`__` for a dot)."""
+    modules = {}
+    for key, source in sources.items():
+        name = key.replace("__", ".")
+        modules[name] = import_graph.Module(name, False, source)
+    return modules
+
+
+def test_the_walk_sees_the_whole_package() -> None:
+    """The graph is read from every module of mailbot (the checks below are not vacuous)."""
+    assert {"mailbot", "mailbot.core.parse", "mailbot.bootstrap", "mailbot.ports"} <= set(MODULES)
+    assert len(import_graph.edges(MODULES)) > 50
+
+
+def test_layers() -> None:
+    """Imports point one way (ALLOWED), every module has a room, adapters import no other adapter."""
+    assert room_violations(MODULES) == KNOWN_LAYER_VIOLATIONS
+
+
+def test_layer_check_can_fail() -> None:
+    """The layer check flags service -> adapter, adapter -> cli, adapter -> adapter and a roomless module."""
+    modules = synthetic(
+        mailbot__service="from mailbot.adapters import db\nfrom mailbot import ports",
+        mailbot__ports="import mailbot.core.model",
+        mailbot__core__model="",
+        mailbot__adapters__db="from ..cli import main\nfrom mailbot.adapters import imap",
+        mailbot__adapters__imap="",
+        mailbot__cli="from mailbot import service",
+        mailbot__stray="",
+    )
+    assert room_violations(modules) == {
+        "mailbot.service -> mailbot.adapters.db",
+        "mailbot.adapters.db -> mailbot.cli",
+        "mailbot.adapters.db -> mailbot.adapters.imap",
+        "mailbot.stray: no room",
+    }
+
+
+def test_no_import_cycles() -> None:
+    """No import cycles among mailbot's modules (each listed one: modules importing each other)."""
+    assert import_graph.cycles(MODULES) == KNOWN_CYCLES
+
+
+def test_cycle_check_can_fail() -> None:
+    """The cycle check reports a three- and a two-module cycle, not a chain nor a TYPE_CHECKING import."""
+    modules = synthetic(
+        mailbot__a="import mailbot.b",
+        mailbot__b="from mailbot import c",
+        mailbot__c="def f():\n    import mailbot.a",
+        mailbot__d="from . import e",
+        mailbot__e="from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from mailbot import d",
+        mailbot__f="import mailbot.g",
+        mailbot__g="from .h import x",
+        mailbot__h="y = 1",
+        mailbot__i="import mailbot.j",
+        mailbot__j="import mailbot.i",
+    )
+    assert import_graph.cycles(modules) == {
+        "mailbot.a <-> mailbot.b <-> mailbot.c",
+        "mailbot.i <-> mailbot.j",
+    }
+
+
+def test_no_late_imports() -> None:
+    """No import inside a function or method in mailbot (only `if TYPE_CHECKING:` blocks are allowed)."""
+    assert import_graph.late_imports(MODULES) == KNOWN_LATE_IMPORTS
+
+
+def test_late_import_check_can_fail() -> None:
+    """The late-import check flags imports in functions and methods, not top-level or TYPE_CHECKING ones."""
+    modules = synthetic(
+        mailbot__a=(
+            "import os\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mailbot.c\n"
+            "def f():\n    if True:\n        import json\n"
+            "class K:\n    async def m(self):\n        from mailbot import b\n"
+        ),
+        mailbot__b="",
+        mailbot__c="",
+    )
+    assert import_graph.late_imports(modules) == {"mailbot.a -> json", "mailbot.a -> mailbot.b"}
+
+
+def test_modules_are_small() -> None:
+    """No mailbot module is over 400 lines."""
+    assert set(import_graph.long_modules(MODULES, MAX_LINES)) == KNOWN_LONG_MODULES, (
+        import_graph.long_modules(MODULES, MAX_LINES)
+    )
+
+
+def test_size_check_can_fail() -> None:
+    """The size check reports a module of 401 lines and not one of 400."""
+    modules = synthetic(mailbot__big="x = 1\n" * 401, mailbot__fits="x = 1\n" * 400)
+    assert import_graph.long_modules(modules, MAX_LINES) == {"mailbot.big": 401}
+
+
+def test_module_docstrings_are_one_line() -> None:
+    """Every mailbot module has a one-line docstring (design text lives in docs/ARCHITECTURE.md)."""
+    assert import_graph.docstring_violations(MODULES) == KNOWN_DOCSTRINGS
+
+
+def test_docstring_check_can_fail() -> None:
+    """The docstring check reports a missing and a two-line docstring, not a one-line one."""
+    modules = synthetic(
+        mailbot__none="x = 1", mailbot__essay='"""One.\n\nTwo."""', mailbot__fine='"""One line."""\nx = 1'
+    )
+    assert import_graph.docstring_violations(modules) == {"mailbot.none: none", "mailbot.essay: 3 lines"}
+
+
+def test_no_import_time_effects() -> None:
+    """Importing a mailbot module patches no other module and builds no engine, client, thread or process."""
+    assert import_graph.import_time_effects(MODULES) == KNOWN_IMPORT_TIME_EFFECTS
+
+
+def test_effect_check_can_fail() -> None:
+    """The effect check flags a patch, an engine, a thread, a client as default; not calls in a function."""
+    modules = synthetic(
+        mailbot__a=(
+            "import email.feedparser\nimport re\nimport threading\nfrom sqlalchemy import create_engine\n"
+            "email.feedparser.re = re\nENGINE = create_engine('sqlite://')\n"
+            "worker = threading.Thread(target=print)\n"
+            "def f(client=IMAPClient('host')):\n    return create_engine('sqlite://')\n"
+            "class K:\n    pass\nK.x = 1\nPATTERN = re.compile('a')\n"
+        )
+    )
+    assert import_graph.import_time_effects(modules) == {
+        "mailbot.a: patches email.feedparser.re",
+        "mailbot.a: calls create_engine()",
+        "mailbot.a: calls threading.Thread()",
+        "mailbot.a: calls IMAPClient()",
+    }
+
+
+def test_libraries_have_one_owner() -> None:
+    """Each third-party library is imported only by its owner (LIBRARY_OWNERS); every library has one."""
+    assert import_graph.library_violations(MODULES, LIBRARY_OWNERS) == KNOWN_LIBRARY_VIOLATIONS
+
+
+def test_library_check_can_fail() -> None:
+    """The library check flags a library outside its owner and an unknown one, not the owner or the stdlib."""
+    modules = synthetic(
+        mailbot__service="import sqlalchemy.orm\nimport json",
+        mailbot__adapters__db__engine="from sqlalchemy import create_engine",
+        mailbot__web__app="def f():\n    import leftpad",
+    )
+    assert import_graph.library_violations(modules, LIBRARY_OWNERS) == {
+        "mailbot.service -> sqlalchemy",
+        "mailbot.web.app -> leftpad",
+    }
+
+
+def test_no_reexport_shims() -> None:
+    """No module is left as a re-export shim of a moved one (package `__init__` files may re-export)."""
+    assert import_graph.shims(MODULES) == KNOWN_SHIMS
+
+
+def test_shim_check_can_fail() -> None:
+    """The shim check reports a module of only imports and `__all__`, not a package init nor a real module."""
+    modules = synthetic(
+        mailbot__old='"""Moved."""\nfrom mailbot.new import A, B\n__all__ = ["A", "B"]',
+        mailbot__new='"""New."""\nA = B = 1',
+    )
+    modules["mailbot.pkg"] = import_graph.Module("mailbot.pkg", True, "from mailbot.new import A")
+    assert import_graph.shims(modules) == {"mailbot.old"}
