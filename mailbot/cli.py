@@ -170,7 +170,7 @@ def _run(config: Config, watchdog: Watchdog, stop: threading.Event, *, once: boo
 
 def _idle_watch(config: Config) -> Callable[[Callable[[], None]], Closeable]:
     """Starts the IMAP IDLE watcher (RFC 2177) for `run`: new mail wakes the scheduler at once."""
-    from mailbot.adapters.idle import IdleWatcher  # noqa: PLC0415
+    from mailbot.adapters.imap import IdleWatcher  # noqa: PLC0415
     from mailbot.bootstrap import imap_token  # noqa: PLC0415
 
     imap = config.imap
@@ -225,7 +225,7 @@ def status(ctx: click.Context) -> None:
 @click.pass_context
 def export(ctx: click.Context, event_id: str | None, fmt: str, output: Path | None, delimiter: str) -> None:
     """Registrations for Excel, in arrival order: CSV (UTF-8 with BOM) or an xlsx workbook."""
-    from mailbot.adapters.csv_export import encode_for_excel, render_csv  # noqa: PLC0415
+    from mailbot.adapters.exports.csv_export import encode_for_excel, render_csv  # noqa: PLC0415
     from mailbot.bootstrap import open_database  # noqa: PLC0415
 
     if fmt == "xlsx" and output is None:
@@ -240,7 +240,7 @@ def export(ctx: click.Context, event_id: str | None, fmt: str, output: Path | No
             rows = tx.export_rows(event_id)
         tz = ZoneInfo(config.bot.timezone)
         if fmt == "xlsx":
-            from mailbot.adapters.xlsx_export import render_xlsx  # noqa: PLC0415 (openpyxl loads slowly)
+            from mailbot.adapters.exports.xlsx_export import render_xlsx  # noqa: PLC0415 (openpyxl loads slowly)
 
             events = [config.event(event_id)] if event_id is not None else list(config.events)
             data = render_xlsx(rows, events, tz, datetime.now(tz))

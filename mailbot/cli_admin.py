@@ -219,11 +219,12 @@ def list_(ctx: click.Context, event_id: str, status: str | None) -> None:
 @click.pass_context
 def import_(ctx: click.Context, event_id: str, file: Path) -> None:
     """Import a list typed up from paper (CSV: name;email;phone;received_at); all rows or none."""
-    from mailbot.adapters.csv_import import ImportFileError, read_rows  # noqa: PLC0415
+    from mailbot.adapters.addresses import check_address  # noqa: PLC0415
+    from mailbot.adapters.exports.csv_import import ImportFileError, read_rows  # noqa: PLC0415
 
     event_id = _event_id(ctx, event_id)
     try:
-        rows = read_rows(file)
+        rows = read_rows(file, address_problem=lambda address: check_address(address).reason)
     except ImportFileError as exc:
         _fail(str(exc), 2)
 

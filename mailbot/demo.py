@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from mailbot.adapters.csv_export import encode_for_excel, render_csv
 from mailbot.adapters.db import Database
 from mailbot.adapters.embedded import EmbeddedImap, SmtpSink
+from mailbot.adapters.exports.csv_export import encode_for_excel, render_csv
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import Config, parse_config
 from mailbot.core.parse import parse_message

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from mailbot.adapters.csv_export import safe_cell
+from mailbot.adapters.exports.csv_export import safe_cell
 from mailbot.cli import cli
 from mailbot.service import mask
 

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from mailbot.adapters.csv_export import COLUMNS, CSV_COLUMNS, LOCAL_COLUMNS, render_csv
 from mailbot.adapters.db import ExportRow
-from mailbot.adapters.xlsx_export import render_xlsx
+from mailbot.adapters.exports.csv_export import COLUMNS, CSV_COLUMNS, LOCAL_COLUMNS, render_csv
+from mailbot.adapters.exports.xlsx_export import render_xlsx
 from mailbot.cli import cli
 from mailbot.core.model import Event
 from tests.integration.test_desk import invoke, read_csv

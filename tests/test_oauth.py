@@ -19,9 +19,8 @@ from mailbot.adapters.oauth import (
     MsalTokenSource,
     TokenError,
     TokenProvider,
-    refused,
-    xoauth2_string,
 )
+from mailbot.adapters.tls import refused, xoauth2_string
 from mailbot.bootstrap import imap_token, smtp_token
 from mailbot.config import parse_config
 from mailbot.errors import MailbotError, MailboxUnavailableError

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from mailbot.adapters.csv_export import CSV_COLUMNS, encode_for_excel, render_csv
-from mailbot.adapters.xlsx_export import render_xlsx
+from mailbot.adapters.exports.csv_export import CSV_COLUMNS, encode_for_excel, render_csv
+from mailbot.adapters.exports.xlsx_export import render_xlsx
 from tests.test_exports import BERLIN, T0, event, export_row
 
 pytestmark = pytest.mark.slow

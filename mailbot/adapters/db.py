@@ -58,7 +58,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from mailbot.adapters.journal import SentJournal
 from mailbot.adapters.private import keep_private, open_private
 from mailbot.core import booking, subaddress
-from mailbot.core.model import Event, EventCounts, Existing, Status
+from mailbot.core.model import Event, EventCounts, Existing, ExportRow, Status
 
 log = logging.getLogger(__name__)
 SCHEMA_REVISION = "0006"  # the newest migration in mailbot/migrations (a test holds them together)
@@ -238,26 +238,6 @@ class EventSummary:
     replies_pending: int
     replies_failed: int
     undeliverable: int = 0
-
-
-@dataclass(frozen=True)
-class ExportRow:
-    """One registration as exported to CSV."""
-
-    event_id: str
-    position: int
-    status: str
-    name: str
-    email: str
-    phone: str
-    channel: str
-    received_at: datetime
-    replied_at: datetime | None
-    reply_status: str  # sent | pending | failed | undeliverable | none
-    cancelled_at: datetime | None
-    promoted_at: datetime | None
-    seat: int | None = None  # seat number among the confirmed (core.booking.places)
-    waitlist_place: int | None = None  # place on the waitlist
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:  # noqa: ARG001

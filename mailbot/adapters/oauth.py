@@ -25,8 +25,6 @@ __all__ = [
     "TokenError",
     "TokenProvider",
     "TokenSource",
-    "refused",
-    "xoauth2_string",
 ]
 
 MAX_TOKEN_OUTPUT = 64 * 1024  # bytes a token command may print (a JSON answer with a JWT is some 3 KB)
@@ -96,17 +94,6 @@ class TokenProvider:
         with self._lock:
             if self._token == refused:
                 self._token = None
-
-
-def refused(token: Callable[[], str], value: str) -> None:
-    """A login with `value` was refused: a TokenProvider forgets it (other token callables keep nothing)."""
-    if isinstance(token, TokenProvider):
-        token.forget(value)
-
-
-def xoauth2_string(user: str, token: str) -> str:
-    """The SASL XOAUTH2 initial response before base64 (Google's and Microsoft's XOAUTH2 protocol)."""
-    return "user=" + user + "\x01auth=Bearer " + token + "\x01\x01"
 
 
 class CommandTokenSource:

@@ -15,8 +15,7 @@ import aiosmtplib
 from aiosmtplib.email import quote_address
 from aiosmtplib.typing import SMTPStatus
 
-from mailbot.adapters.imap import tls_context
-from mailbot.adapters.oauth import refused, xoauth2_string
+from mailbot.adapters.tls import refused, tls_context, xoauth2_string
 from mailbot.core.pacing import Pacer, is_throttling
 from mailbot.errors import MailbotError, TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, OutgoingMail

@@ -209,3 +209,23 @@ class RuleContext:
 
     own_addresses: frozenset[str]  # lower-case addr-specs
     own_domain: str  # domain of the Message-IDs the bot generates
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One registration as exported to CSV."""
+
+    event_id: str
+    position: int
+    status: str
+    name: str
+    email: str
+    phone: str
+    channel: str
+    received_at: datetime
+    replied_at: datetime | None
+    reply_status: str  # sent | pending | failed | undeliverable | none
+    cancelled_at: datetime | None
+    promoted_at: datetime | None
+    seat: int | None = None  # seat number among the confirmed (core.booking.places)
+    waitlist_place: int | None = None  # place on the waitlist

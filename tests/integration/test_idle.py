@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters import idle
 from mailbot.adapters.embedded import SmtpSink
-from mailbot.adapters.idle import IdleWatcher
+from mailbot.adapters.imap import IdleWatcher, idle
 from mailbot.corpus import build_corpus
 from mailbot.scheduler import Closeable, run_forever
 from tests.integration.test_desk import deliver, invoke

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from mailbot.adapters import imap
-from mailbot.adapters.imap import ImapMailbox
+from mailbot.adapters.imap import ImapMailbox, responses
 from tests.servers import Dovecot, ImapAccount
 
 # Bodies that look like protocol: parentheses, a literal marker, "UID", 8-bit bytes, no final line end.
@@ -80,18 +79,18 @@ def test_an_unexpected_answer_is_read_by_imapclient(
 def test_a_uid_after_the_literal_and_answers_for_other_messages() -> None:
     """A UID after BODY[] (some servers put it there) is read; answers for other UIDs are dropped."""
     data: list[object] = [(b"1 (BODY[] {3}", b"abc"), b" UID 7)", (b"2 (UID 8 BODY[] {2}", b"de"), b")"]
-    assert imap._bodies(data, {7}) == {7: b"abc"}
+    assert responses.read_bodies(data, {7}) == {7: b"abc"}
     lines: list[object] = [
         b'1 (UID 7 INTERNALDATE " 5-Sep-2020 08:00:00 +0200" RFC822.SIZE 12)',
         b'2 (UID 9 INTERNALDATE "05-sep-2020 08:00:00 -0130" RFC822.SIZE 3)',
     ]
-    metas = imap._metas(lines, {7, 9})
+    metas = responses.read_metas(lines, {7, 9})
     assert metas is not None
     assert [(m.uid, m.internaldate, m.size) for m in metas] == [
         (7, datetime(2020, 9, 5, 6, 0, tzinfo=UTC), 12),
         (9, datetime(2020, 9, 5, 9, 30, tzinfo=UTC), 3),
     ]
-    assert [m.uid for m in imap._metas(lines, {9}) or []] == [9]
+    assert [m.uid for m in responses.read_metas(lines, {9}) or []] == [9]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +103,7 @@ def test_a_uid_after_the_literal_and_answers_for_other_messages() -> None:
 )
 def test_unexpected_body_answers_are_left_to_imapclient(data: list[object]) -> None:
     """A body answer that isn't (line, literal) pairs with a UID each is not guessed at."""
-    assert imap._bodies(data, {7, 8}) is None
+    assert responses.read_bodies(data, {7, 8}) is None
 
 
 @pytest.mark.parametrize(
@@ -118,10 +117,10 @@ def test_unexpected_body_answers_are_left_to_imapclient(data: list[object]) -> N
 )
 def test_unexpected_meta_answers_are_left_to_imapclient(line: bytes) -> None:
     """A date-and-size answer missing an item, or with a date that isn't one, is not guessed at."""
-    assert imap._metas([line], {7}) is None
+    assert responses.read_metas([line], {7}) is None
 
 
 def test_uids_are_asked_for_as_ranges() -> None:
     """Consecutive UIDs go to the server as ranges, in any order given."""
-    assert imap._sequence_set([8, 1, 2, 3, 5, 7]) == "1:3,5,7:8"
-    assert imap._sequence_set([4]) == "4"
+    assert responses.sequence_set([8, 1, 2, 3, 5, 7]) == "1:3,5,7:8"
+    assert responses.sequence_set([4]) == "4"

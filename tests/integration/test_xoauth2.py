@@ -19,10 +19,10 @@ from aiosmtpd.smtp import AuthResult
 from click.testing import CliRunner
 
 from mailbot.adapters.embedded import ReceivedMail, free_port
-from mailbot.adapters.idle import IdleWatcher
-from mailbot.adapters.imap import ImapMailbox
-from mailbot.adapters.oauth import AccessToken, CommandTokenSource, TokenProvider, xoauth2_string
+from mailbot.adapters.imap import IdleWatcher, ImapMailbox
+from mailbot.adapters.oauth import AccessToken, CommandTokenSource, TokenProvider
 from mailbot.adapters.smtp import SmtpMailer
+from mailbot.adapters.tls import xoauth2_string
 from mailbot.cli import cli
 from mailbot.corpus import build_corpus
 from mailbot.errors import MailboxUnavailableError, TemporaryDeliveryError

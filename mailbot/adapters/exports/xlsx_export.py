@@ -12,9 +12,8 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from mailbot.adapters.csv_export import COLUMNS, Value, export_values
-from mailbot.adapters.db import ExportRow
-from mailbot.core.model import Event
+from mailbot.adapters.exports.csv_export import COLUMNS, Value, export_values
+from mailbot.core.model import Event, ExportRow
 
 INFO_SHEET = "info"
 _MAX_SHEET_NAME = 31  # Excel refuses longer sheet names

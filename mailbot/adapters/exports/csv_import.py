@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from mailbot.adapters.addresses import check_address
 from mailbot.errors import MailbotError
 
 FIELDS = ("name", "email", "phone", "received_at")
@@ -30,11 +30,12 @@ class ImportRow:
     received_at: datetime | None
 
 
-def read_rows(path: Path) -> list[ImportRow]:
+def read_rows(path: Path, *, address_problem: Callable[[str], str]) -> list[ImportRow]:
     """All rows of a CSV (`;` or `,`, UTF-8 with or without BOM, header `name;email;phone;received_at`).
 
     Each row needs a name and an email address or a phone number; received_at, when given, is ISO 8601
-    with offset. The first bad row raises ImportFileError naming its line.
+    with offset. `address_problem` says why an address can't be used ('' when it can). The first bad row
+    raises ImportFileError naming its line.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -55,13 +56,13 @@ def read_rows(path: Path) -> list[ImportRow]:
         values = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
         if not any(values.values()):
             continue
-        rows.append(_row(path, number, values))
+        rows.append(_row(path, number, values, address_problem))
     if not rows:
         raise ImportFileError(f"{path}: no rows to import")
     return rows
 
 
-def _row(path: Path, line: int, values: dict[str, str]) -> ImportRow:
+def _row(path: Path, line: int, values: dict[str, str], address_problem: Callable[[str], str]) -> ImportRow:
     def bad(problem: str) -> ImportFileError:
         return ImportFileError(f"{path}: line {line}: {problem}")
 
@@ -74,7 +75,7 @@ def _row(path: Path, line: int, values: dict[str, str]) -> ImportRow:
     if email is None and phone is None:
         raise bad("give an email address or a phone number")
     if email is not None:
-        reason = check_address(email).reason  # syntax only, as for mail (stadt.local, IDN are fine)
+        reason = address_problem(email)  # syntax only, as for mail (stadt.local, IDN are fine)
         if reason:
             raise bad(f"email {email!r} is not valid ({reason})")
     if phone is not None and not _PHONE.match(phone):

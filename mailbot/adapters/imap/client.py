@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import re
-import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
-from mailbot.adapters.oauth import refused
+from mailbot.adapters.imap.responses import one_line, read_bodies, read_metas, sequence_set
+from mailbot.adapters.tls import refused, tls_context
 from mailbot.errors import MailbotError, MailboxUnavailableError
 from mailbot.ports import MailboxInfo, MessageMeta, batched
 
@@ -22,11 +21,6 @@ if TYPE_CHECKING:
     from mailbot.config import ImapSettings
 
 FETCH_BATCH = 200
-
-
-def tls_context(cafile: str | None = None) -> ssl.SSLContext:
-    """A verifying TLS context (system CAs, or a CA file for self-hosted servers)."""
-    return ssl.create_default_context(cafile=cafile)
 
 
 class ImapMailbox:
@@ -96,7 +90,7 @@ class ImapMailbox:
             # A timeout or a dropped connection leaves the protocol mid-response: don't talk on it again.
             if isinstance(exc, OSError | IMAPClientAbortError):
                 self._broken = True
-            raise MailboxUnavailableError(f"{self._where}: {operation}: {_one_line(exc)}") from exc
+            raise MailboxUnavailableError(f"{self._where}: {operation}: {one_line(exc)}") from exc
 
     def select(self, folder: str) -> MailboxInfo:
         """SELECT (read-write, so keywords can be stored; SELECT itself changes no flags).
@@ -128,7 +122,7 @@ class ImapMailbox:
         metas: list[MessageMeta] = []
         for chunk in batched(uids, 2000):
             with self._network("FETCH INTERNALDATE"):
-                quick = _metas(self._fetch_raw(chunk, "(INTERNALDATE RFC822.SIZE)"), set(chunk))
+                quick = read_metas(self._fetch_raw(chunk, "(INTERNALDATE RFC822.SIZE)"), set(chunk))
                 if quick is not None:
                     metas += quick
                     continue
@@ -150,7 +144,7 @@ class ImapMailbox:
         bodies: dict[int, bytes] = {}
         for chunk in batched(uids, FETCH_BATCH):
             with self._network("FETCH BODY.PEEK[]"):
-                quick = _bodies(self._fetch_raw(chunk, "(BODY.PEEK[])"), set(chunk))
+                quick = read_bodies(self._fetch_raw(chunk, "(BODY.PEEK[])"), set(chunk))
                 if quick is not None:
                     bodies.update(quick)
                     continue
@@ -164,10 +158,10 @@ class ImapMailbox:
 
         imapclient parses FETCH answers with a lexer in Python that visits every character, ~30 µs a
         message for a date and a size. A pass reads each mail's date and size and then its bytes: those two
-        answers are read with `_metas` and `_bodies`, and anything they don't expect goes to imapclient.
+        answers are read in responses.py, and anything it doesn't expect goes to imapclient.
         `_imap` (imapclient's imaplib connection, as its own `fetch` uses it) is the one private name used.
         """
-        typ, data = self.client._imap.uid("FETCH", _sequence_set(uids), items)
+        typ, data = self.client._imap.uid("FETCH", sequence_set(uids), items)
         if typ != "OK":
             last = data[-1] if data else typ
             raise IMAPClientError(
@@ -277,101 +271,4 @@ def _access_token(token: Callable[[], str], where: str) -> str:
     try:
         return token()
     except MailbotError as exc:
-        raise MailboxUnavailableError(f"{where}: {_one_line(exc)}") from exc
-
-
-_UID = re.compile(rb"\bUID (\d+)")
-_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
-_INTERNALDATE = re.compile(
-    rb'\bINTERNALDATE "([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([-+])(\d\d)(\d\d)"'
-)
-_MONTHS = {
-    m: n
-    for n, m in enumerate(
-        (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"),
-        start=1,
-    )
-}
-
-
-def _sequence_set(uids: Sequence[int]) -> str:
-    """The UIDs as an IMAP sequence set, runs as ranges: "1:200,205"."""
-    runs: list[str] = []
-    ordered = sorted(uids)
-    start = previous = ordered[0]
-    for uid in [*ordered[1:], None]:
-        if uid is not None and uid == previous + 1:
-            previous = uid
-            continue
-        runs.append(str(start) if start == previous else f"{start}:{previous}")
-        if uid is not None:
-            start = previous = uid
-    return ",".join(runs)
-
-
-def _metas(data: list[Any], wanted: set[int]) -> list[MessageMeta] | None:
-    """Date (in UTC) and size of each wanted UID from a raw FETCH answer; None when a line is unexpected."""
-    metas = []
-    for line in data:
-        if not isinstance(line, bytes):
-            return None
-        uid, when, size = _UID.search(line), _INTERNALDATE.search(line), _SIZE.search(line)
-        if uid is None or when is None or size is None:
-            return None
-        day, month, year, hour, minute, second, sign, zone_h, zone_m = when.groups()
-        number = _MONTHS.get(month.lower())
-        if number is None:
-            return None
-        offset = timedelta(hours=int(zone_h), minutes=int(zone_m)) * (1 if sign == b"+" else -1)
-        try:
-            local = datetime(int(year), number, int(day), int(hour), int(minute), int(second))  # noqa: DTZ001
-        except ValueError:
-            return None
-        if int(uid.group(1)) in wanted:  # unsolicited answers for other messages are dropped
-            metas.append(
-                MessageMeta(
-                    uid=int(uid.group(1)),
-                    internaldate=(local - offset).replace(tzinfo=UTC),
-                    size=int(size.group(1)),
-                )
-            )
-    return metas
-
-
-def _bodies(data: list[Any], wanted: set[int]) -> dict[int, bytes] | None:
-    """The bytes of each wanted UID from a raw FETCH BODY.PEEK[] answer; None when a part is unexpected."""
-    bodies: dict[int, bytes] = {}
-    pending: bytes | None = None  # a literal whose UID follows it ("BODY[] {n} ... UID 7)")
-    for item in data:
-        if isinstance(item, tuple):
-            head, literal = item
-            if pending is not None or b"BODY[]" not in head or not isinstance(literal, bytes):
-                return None
-            uid = _UID.search(head)
-            if uid is None:
-                pending = literal
-            elif int(uid.group(1)) in wanted:
-                bodies[int(uid.group(1))] = literal
-        elif not isinstance(item, bytes) or b"BODY[" in item:
-            return None  # BODY[] NIL, or something else than a literal
-        elif pending is not None:
-            uid = _UID.search(item)
-            if uid is None:
-                return None
-            if int(uid.group(1)) in wanted:
-                bodies[int(uid.group(1))] = pending
-            pending = None
-    return None if pending is not None else bodies
-
-
-def _one_line(exc: BaseException) -> str:
-    """The error's text on one line; imaplib hands server answers over as bytes or their repr (b'...')."""
-    arg = exc.args[0] if len(exc.args) == 1 else None
-    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
-    quoted = re.fullmatch(r"b(['\"])(.*)\1", text, re.DOTALL)
-    if quoted:
-        text = quoted.group(2)
-    if isinstance(exc, TimeoutError) and text in ("", "timed out"):
-        text = "timed out (no answer within [imap] timeout)"
-    text = text or type(exc).__name__
-    return " ".join(text.split())
+        raise MailboxUnavailableError(f"{where}: {one_line(exc)}") from exc

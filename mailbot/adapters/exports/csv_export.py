@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import TypeAlias
 
-from mailbot.adapters.db import ExportRow
+from mailbot.core.model import ExportRow
 
 COLUMNS = (
     "event_id",

@@ -13,8 +13,7 @@ from typing import Any
 import imapclient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
-from mailbot.adapters.imap import tls_context
-from mailbot.adapters.oauth import refused
+from mailbot.adapters.tls import refused, tls_context
 from mailbot.errors import MailbotError
 
 log = logging.getLogger("mailbot")
