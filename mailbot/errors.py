@@ -46,5 +46,4 @@ class MailboxUnavailableError(MailbotError):
 
 
 class EnvironmentFault(MailbotError):
-    """The database, disk, network or memory failed while mail was decided: no verdict on any mail; the pass
-    ends, its batch is rolled back, and the next pass decides the same mails again in their arrival order."""
+    """The database, disk, network or memory failed: no verdict on a mail; the pass ends, it is retried."""

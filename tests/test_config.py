@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ from mailbot.config import (
     ClientCredentials,
     Config,
     OAuthSettings,
+    WebSettings,
     load_config,
     parse_config,
     resolve_config_path,
@@ -766,3 +768,111 @@ def test_bad_xoauth2_settings_name_the_key(text: str, message: str) -> None:
 
     assert str(caught.value) == message
     assert "secret-in-file" not in str(caught.value)
+
+
+def test_web_defaults_apply_without_the_table() -> None:
+    """Without [web] the console uses the documented defaults (loopback:8080, TOTP for organiser/admin)."""
+    web = load_config(_write(VALID), env={}).web
+
+    assert web == WebSettings()
+    assert (web.host, web.port, web.public_url) == ("127.0.0.1", 8080, None)
+    assert web.require_second_factor == ("organiser", "admin")
+    assert (web.trusted_user_header, web.trusted_proxies) == (None, ())
+    assert (web.session_idle_minutes, web.session_absolute_hours) == (30, 12)
+    assert (web.login_attempts_per_account, web.login_attempts_per_client) == (5, 20)
+    assert web.login_attempts_window_minutes == 15
+
+
+def test_web_values_are_read() -> None:
+    """Every [web] key is taken over; proxies become networks (an address is a network of one)."""
+    text = VALID + (
+        '\n[web]\nhost = "192.0.2.10"\nport = 8443\npublic_url = "https://desk.example.org/"\n'
+        'require_second_factor = ["admin"]\ntrusted_user_header = "X-Forwarded-User"\n'
+        'trusted_proxies = ["10.0.0.7", "fd00::/8"]\nsession_idle_minutes = 10\nsession_absolute_hours = 8\n'
+        "login_attempts_per_account = 3\nlogin_attempts_per_client = 50\nlogin_attempts_window_minutes = 5\n"
+    )
+
+    web = load_config(_write(text), env={}).web
+
+    assert (web.host, web.port, web.public_url) == ("192.0.2.10", 8443, "https://desk.example.org")
+    assert web.require_second_factor == ("admin",)
+    assert web.trusted_user_header == "X-Forwarded-User"
+    assert web.trusted_proxies == (ipaddress.ip_network("10.0.0.7/32"), ipaddress.ip_network("fd00::/8"))
+    assert ipaddress.ip_address("10.0.0.7") in web.trusted_proxies[0]
+    assert (web.session_idle_minutes, web.session_absolute_hours) == (10, 8)
+    assert (web.login_attempts_per_account, web.login_attempts_per_client) == (3, 50)
+    assert web.login_attempts_window_minutes == 5
+
+
+def test_web_second_factor_can_be_turned_off() -> None:
+    """require_second_factor = [] asks no role for a second factor."""
+    text = VALID + "\n[web]\nrequire_second_factor = []\n"
+
+    assert load_config(_write(text), env={}).web.require_second_factor == ()
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        pytest.param("prot = 80", "[web] prot: unknown key", id="unknown-key"),
+        pytest.param("port = 0", "[web] port: must be between 1 and 65535", id="port"),
+        pytest.param('port = "8080"', "[web] port: must be an integer", id="port-string"),
+        pytest.param('host = "http://desk"', "[web] host: must be a host name or IP address", id="host"),
+        pytest.param(
+            'require_second_factor = ["boss"]', '[web] require_second_factor: "boss" is no role', id="role"
+        ),
+        pytest.param(
+            'require_second_factor = "admin"',
+            "[web] require_second_factor: must be a list of roles",
+            id="roles",
+        ),
+        pytest.param(
+            'trusted_user_header = "X_Remote_User"\ntrusted_proxies = ["127.0.0.1"]',
+            "[web] trusted_user_header: must be a header name of letters, digits and dashes",
+            id="header-underscore",
+        ),
+        pytest.param(
+            'trusted_user_header = "X-User: admin"\ntrusted_proxies = ["127.0.0.1"]',
+            "[web] trusted_user_header: must be a header name",
+            id="header-injection",
+        ),
+        pytest.param(
+            'trusted_user_header = "X-Forwarded-User"',
+            "[web] trusted_proxies: missing: trusted_user_header is believed only from these addresses",
+            id="header-without-proxies",
+        ),
+        pytest.param(
+            'trusted_proxies = ["proxy.local"]',
+            '[web] trusted_proxies: "proxy.local" is not an IP address or network',
+            id="proxy-name",
+        ),
+        pytest.param(
+            'trusted_proxies = ["10.0.0.1/8"]',
+            '[web] trusted_proxies: "10.0.0.1/8" has host bits set: write the network as "10.0.0.0/8"',
+            id="proxy-host-bits",
+        ),
+        pytest.param("session_idle_minutes = 0", "[web] session_idle_minutes: must be at least 1", id="idle"),
+        pytest.param(
+            "session_absolute_hours = 1\nsession_idle_minutes = 90",
+            "[web] session_idle_minutes: must not be longer than session_absolute_hours",
+            id="idle-beyond-absolute",
+        ),
+        pytest.param(
+            "login_attempts_per_client = true",
+            "[web] login_attempts_per_client: must be an integer",
+            id="throttle-flag",
+        ),
+        pytest.param(
+            'public_url = "desk.example.org"',
+            "[web] public_url: must be an http:// or https:// URL",
+            id="url",
+        ),
+    ],
+)
+def test_bad_web_settings_name_the_key(lines: str, message: str) -> None:
+    """Each mistake in [web] is one line naming the key, like every other table."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(VALID + "\n[web]\n" + lines + "\n"), env={})
+
+    assert str(caught.value).startswith("config.toml: " + message)
+    assert "\n" not in str(caught.value)

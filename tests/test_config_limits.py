@@ -1,4 +1,4 @@
-"""Config sizes (config_limits.py): files named in the config are small regular files; strings are capped."""
+"""Config sizes (config/limits.py): files named in the config are small regular files; strings are capped."""
 
 from __future__ import annotations
 

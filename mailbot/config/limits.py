@@ -7,6 +7,8 @@ import stat
 from pathlib import Path
 from typing import Final
 
+from mailbot.errors import ConfigError
+
 __all__ = [
     "CONFIG_FILE_BYTES",
     "DEFAULT_CHARS",
@@ -14,6 +16,7 @@ __all__ = [
     "TEXT_FILE_BYTES",
     "FileProblem",
     "read_small_file",
+    "read_text_file",
     "too_long",
 ]
 
@@ -74,3 +77,13 @@ def too_long(value: object, limit: int) -> str | None:
 
 def _size(limit: int) -> str:
     return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+
+
+def read_text_file(path: str, key: str, file: Path, limit: int) -> str:
+    """A small UTF-8 text file named by `key`, stripped; ConfigError (naming `key`) if it is not one."""
+    try:
+        return read_small_file(file, limit).decode("utf-8").strip()
+    except FileProblem as problem:
+        raise ConfigError(path, key, str(problem)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, key, f"cannot be read ({type(exc).__name__})") from None
