@@ -34,7 +34,6 @@ ROOMS = {
     "mailbot.adapters": "adapters",
     "mailbot.scheduler": "adapters",  # the apscheduler adapter: triggers callables it is given
     "mailbot.config": "leaf",
-    "mailbot.config_limits": "leaf",
     "mailbot.errors": "leaf",
     "mailbot.logs": "leaf",
     "mailbot.redact": "leaf",
@@ -169,7 +168,6 @@ KNOWN_LATE_IMPORTS: set[str] = {
 }
 KNOWN_LONG_MODULES: set[str] = {
     "mailbot.adapters.db",
-    "mailbot.config",
     "mailbot.corpus",
     "mailbot.privacy",
     "mailbot.service",
