@@ -5,16 +5,20 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from mailbot.accounts import Accounts
 from mailbot.adapters import bounces
+from mailbot.adapters.credentials import Argon2Credentials
 from mailbot.adapters.db import Database
 from mailbot.adapters.imap import PreparedMailbox, open_mailbox
 from mailbot.adapters.oauth import CommandTokenSource, MsalTokenSource, TokenProvider, TokenSource
 from mailbot.adapters.smtp import SmtpMailer
-from mailbot.config import Config, OAuthSettings
+from mailbot.adapters.staff_db import SqlStaffStore
+from mailbot.config import Config, OAuthSettings, WebSettings
 from mailbot.core.pacing import Pacer
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
+from mailbot.core.staff import AccountPolicy, Role
 from mailbot.ports import Clock, Mailbox
 from mailbot.service import Desk
 from mailbot.templates import load_overrides, load_templates
@@ -116,3 +120,20 @@ def build_desk(
         event_templates={event.id: load_overrides(event.templates_dir) for event in config.events},
         pacer=pacer,
     )
+
+
+def account_policy(web: WebSettings) -> AccountPolicy:
+    """The account rules of the `[web]` settings."""
+    return AccountPolicy(
+        second_factor_roles=frozenset(Role.parse(role) for role in web.require_second_factor),
+        session_idle=timedelta(minutes=web.session_idle_minutes),
+        session_absolute=timedelta(hours=web.session_absolute_hours),
+        attempts_per_account=web.login_attempts_per_account,
+        attempts_per_client=web.login_attempts_per_client,
+        throttle_window=timedelta(minutes=web.login_attempts_window_minutes),
+    )
+
+
+def build_accounts(db: Database, web: WebSettings, clock: Clock = utc_now) -> Accounts:
+    """The staff accounts' use-cases on the database (argon2id, TOTP): `mailbot user`, the console."""
+    return Accounts(SqlStaffStore(db), Argon2Credentials(), clock, account_policy(web))

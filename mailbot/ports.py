@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from mailbot.core.staff import SecurityEvent, StaffAccount, StaffSession
+
 
 @dataclass(frozen=True)
 class MailboxInfo:
@@ -108,3 +110,94 @@ def batched_by_bytes(
         total += size
     if start < len(metas):
         yield metas[start:]
+
+
+class StaffStore(Protocol):
+    """Staff accounts, console sessions and the security log (adapters/staff_db.py; a fake in tests/web)."""
+
+    def account(self, name: str) -> StaffAccount | None:
+        """The account of this name (exact), or None."""
+
+    def accounts(self) -> list[StaffAccount]:
+        """Every account, by name."""
+
+    def add_account(self, account: StaffAccount) -> bool:
+        """Store a new account; False when the name is taken."""
+
+    def update_account(self, account: StaffAccount) -> bool:
+        """Replace the stored account of `account.name`; False when there is none."""
+
+    def remove_account(self, name: str) -> bool:
+        """Delete the account, its sessions and recovery codes; False when there is none."""
+
+    def replace_recovery_codes(self, name: str, hashes: Sequence[str]) -> None:
+        """The account's recovery codes are these (hashed) from now on; the old ones are void."""
+
+    def use_recovery_code(self, name: str, code_hash: str) -> bool:
+        """Spend one unused recovery code; False when it doesn't exist or was used."""
+
+    def recovery_codes_left(self, name: str) -> int:
+        """How many unused recovery codes the account has."""
+
+    def claim_totp_step(self, name: str, step: int) -> bool:
+        """Record a used TOTP time step; False if this or a later step was used (replay)."""
+
+    def add_session(self, session: StaffSession) -> None:
+        """Store a new session."""
+
+    def session(self, key: str) -> StaffSession | None:
+        """The session with this key (hash of the cookie), or None."""
+
+    def sessions(self) -> list[StaffSession]:
+        """Every stored session, newest first."""
+
+    def update_session(self, session: StaffSession) -> None:
+        """Replace the stored session of `session.key` (last seen, second factor passed)."""
+
+    def end_session(self, key: str) -> None:
+        """Delete one session (logout, expiry)."""
+
+    def end_sessions(self, name: str, keep: str | None = None) -> int:
+        """Delete the sessions of `name` except `keep`; how many ended."""
+
+    def log(self, event: SecurityEvent) -> None:
+        """Append to the security log."""
+
+    def security_log(self, limit: int) -> list[SecurityEvent]:
+        """The newest `limit` security events, newest first."""
+
+    def count_events(
+        self, kind: str, since: datetime, *, name: str | None = None, client: str | None = None
+    ) -> int:
+        """How many events of `kind` since `since`, for this name and/or client."""
+
+
+class Credentials(Protocol):
+    """Password hashing, one-time codes and random tokens (adapters/credentials.py)."""
+
+    def hash_password(self, password: str) -> str:
+        """A salted slow hash of the password."""
+
+    def verify_password(self, password_hash: str | None, password: str) -> bool:
+        """Whether it matches; None (no password) takes as long and fails."""
+
+    def new_token(self) -> str:
+        """A random token (session cookie, CSRF, form)."""
+
+    def token_hash(self, token: str) -> str:
+        """How a random token is stored."""
+
+    def new_totp_secret(self) -> str:
+        """A new TOTP secret (base32)."""
+
+    def totp_uri(self, secret: str, name: str, issuer: str) -> str:
+        """The otpauth:// URI of a secret."""
+
+    def totp_step(self, secret: str, code: str, now: datetime) -> int | None:
+        """The time step a TOTP code belongs to, or None when it is wrong."""
+
+    def new_recovery_codes(self, count: int = 10) -> list[str]:
+        """New single-use recovery codes."""
+
+    def normal_recovery_code(self, code: str) -> str:
+        """A typed recovery code in its stored form (before hashing)."""

@@ -16,6 +16,7 @@ from typing import Any, Final, NamedTuple, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -61,7 +62,7 @@ from mailbot.core import booking, subaddress
 from mailbot.core.model import Event, EventCounts, Existing, ExportRow, Status
 
 log = logging.getLogger(__name__)
-SCHEMA_REVISION = "0006"  # the newest migration in mailbot/migrations (a test holds them together)
+SCHEMA_REVISION = "0007"  # the newest migration in mailbot/migrations (a test holds them together)
 _PG_LEADER_LOCK = 0x6D626C64  # "mbld": the advisory lock of the process running passes
 
 NAMING = {
@@ -224,6 +225,54 @@ class StateRow(Base):
     __tablename__ = "bot_state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class StaffUserRow(Base):
+    """A staff account of the console (adapters/staff_db.py reads and writes it)."""
+
+    __tablename__ = "staff_users"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id; None: single sign-on only
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # a code is good once (no replay)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StaffSessionRow(Base):
+    """A console session; `key` is the SHA-256 of the cookie's token (a stolen table opens no session)."""
+
+    __tablename__ = "staff_sessions"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    csrf: Mapped[str] = mapped_column(String(64))
+    second_factor: Mapped[bool] = mapped_column(Boolean)
+    client: Mapped[str] = mapped_column(String(64))
+
+
+class RecoveryCodeRow(Base):
+    """A staff account's single-use recovery code (SHA-256 of it)."""
+
+    __tablename__ = "staff_recovery_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SecurityLogRow(Base):
+    """A login attempt or a refused action in the console (no passwords; unknown names masked)."""
+
+    __tablename__ = "security_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(80), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 @dataclass(frozen=True)

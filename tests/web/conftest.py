@@ -1,27 +1,35 @@
-"""Fixtures for the console from outside: headless Chromium, `mailbot web` and `mailbot run` as processes."""
+"""Console fixtures: the app on SQLite and PostgreSQL with logged-in staff; Chromium; mailbot as processes."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
+import pyotp
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
+from starlette.testclient import TestClient
 
 from mailbot.adapters.embedded import free_port
-from tests.conftest import _missing_server
+from mailbot.config import Config, parse_config
+from mailbot.core.staff import Role
+from mailbot.web.app import create_app
+from mailbot.web.console import Console, open_console
+from tests.conftest import EVENT, SENDER, _missing_server
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"  # Debian's `chromium`
@@ -238,3 +246,124 @@ def running_bot(config: Path) -> Iterator[MailbotProcess]:
     """`mailbot run` for `config` (its IMAP mailbox and SMTP sink), until the block ends (SIGTERM)."""
     with MailbotProcess(config, "run") as process:
         yield process
+
+
+# --- the app in-process on a real database (route tests) ----------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+class Clock:
+    """A clock the test sets: `advance(minutes=31)` moves the console's time."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move the time forward."""
+        self.now += timedelta(**delta)
+
+
+def web_config(url: str, **bot: object) -> Config:
+    """A configuration with one event on `url`; IMAP and SMTP are never contacted by the console."""
+    data: dict[str, Any] = {
+        "imap": {"host": "127.0.0.1", "port": 1, "security": "none", "username": "u", "password": "p"},
+        "smtp": {"host": "127.0.0.1", "port": 1, "security": "none", "sender": SENDER},
+        "database": {"url": url},
+        "bot": {"poll_interval": 60, **bot},
+        "events": [dict(EVENT)],
+    }
+    return parse_config(data, "<test>")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The console's clock."""
+    return Clock()
+
+
+@pytest.fixture
+def console_factory(db_url: str, clock: Clock) -> Iterator[Callable[..., Console]]:
+    """Builds the console on the test's database; keyword arguments override `[web]` settings."""
+    built: list[Console] = []
+
+    def make(**web: Any) -> Console:
+        config = web_config(db_url)
+        console = open_console(replace(config, web=replace(config.web, **web)), clock=clock)
+        built.append(console)
+        return console
+
+    yield make
+    for console in built:
+        console.desk.db.dispose()
+
+
+@pytest.fixture
+def console(console_factory: Callable[..., Console]) -> Console:
+    """The console with the default `[web]` settings."""
+    return console_factory()
+
+
+@pytest.fixture
+def client(console: Console) -> Iterator[TestClient]:
+    """A browser on the console, as plain HTTP on loopback."""
+    with TestClient(create_app(console), base_url="http://127.0.0.1:8080", follow_redirects=False) as browser:
+        yield browser
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token in a page's first form."""
+    found = re.search(r'name="csrf" value="([^"]*)"', page)
+    assert found is not None, "no CSRF field in the page"
+    return found.group(1)
+
+
+def log_in(browser: TestClient, name: str, password: str = PASSWORD, totp_secret: str | None = None) -> Any:
+    """Log in through the form (and the second-factor step with a TOTP code); the last response."""
+    page = browser.get("/login")
+    response = browser.post(
+        "/login", data={"username": name, "password": password, "csrf": csrf_of(page.text)}
+    )
+    if response.status_code == 303 and response.headers["location"] == "/login/code" and totp_secret:
+        form = browser.get("/login/code")
+        code = pyotp.TOTP(totp_secret).at(browser.app.state.console.clock())  # type: ignore[attr-defined]
+        response = browser.post("/login/code", data={"code": code, "csrf": csrf_of(form.text)})
+    return response
+
+
+def add_staff(console: Console, name: str, role: Role, *, totp: bool | None = None) -> str | None:
+    """Create an account with PASSWORD; with a TOTP secret when `totp` (default: when the role needs one)."""
+    assert console.accounts.add(name, role, PASSWORD) is None
+    if totp is None:
+        totp = role in console.accounts.policy.second_factor_roles
+    if not totp:
+        return None
+    secret = pyotp.random_base32()
+    account = console.accounts.account(name)
+    assert account is not None
+    console.accounts.store.update_account(replace(account, totp_secret=secret))
+    return secret
+
+
+@pytest.fixture
+def staff_client(console: Console) -> Iterator[Callable[[Role], TestClient]]:
+    """`staff_client(Role.HOTLINE)`: a new browser logged in as a new staff member of that role."""
+    browsers: list[TestClient] = []
+
+    def make(role: Role, name: str | None = None) -> TestClient:
+        name = name or f"{role.label}-{len(browsers) + 1}"
+        secret = add_staff(console, name, role)
+        browser = TestClient(create_app(console), base_url="http://127.0.0.1:8080", follow_redirects=False)
+        browser.__enter__()
+        browsers.append(browser)
+        response = log_in(browser, name, totp_secret=secret)
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == "/"
+        return browser
+
+    yield make
+    for browser in browsers:
+        browser.__exit__(None, None, None)

@@ -1,0 +1,37 @@
+"""`Console`: what the console's routes reach the desk through (config, use-cases, accounts, clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mailbot.accounts import Accounts
+from mailbot.bootstrap import build_accounts, build_desk, utc_now
+from mailbot.config import Config, WebSettings
+from mailbot.ports import Clock
+from mailbot.service import Desk
+
+if TYPE_CHECKING:
+    from mailbot.adapters.db import Database
+
+
+@dataclass(frozen=True)
+class Console:
+    """The console's handle on the desk: the same use-cases the CLI calls, the staff accounts, one clock."""
+
+    config: Config
+    desk: Desk
+    accounts: Accounts
+    clock: Clock
+
+    @property
+    def web(self) -> WebSettings:
+        """The `[web]` settings."""
+        return self.config.web
+
+
+def open_console(config: Config, *, db: Database | None = None, clock: Clock = utc_now) -> Console:
+    """The console for a configuration: the desk as `mailbot run` builds it (its mail is sent by the bot)."""
+    desk = build_desk(config, db=db, clock=clock)
+    accounts = build_accounts(desk.db, config.web, clock)
+    return Console(config=config, desk=desk, accounts=accounts, clock=clock)
