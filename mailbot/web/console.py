@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from mailbot.accounts import Accounts
 from mailbot.bootstrap import build_accounts, build_desk, utc_now
 from mailbot.config import Config, WebSettings
 from mailbot.ports import Clock
 from mailbot.service import Desk
-
-if TYPE_CHECKING:
-    from mailbot.adapters.db import Database
 
 
 @dataclass(frozen=True)
@@ -30,8 +26,8 @@ class Console:
         return self.config.web
 
 
-def open_console(config: Config, *, db: Database | None = None, clock: Clock = utc_now) -> Console:
+def open_console(config: Config, *, clock: Clock = utc_now) -> Console:
     """The console for a configuration: the desk as `mailbot run` builds it (its mail is sent by the bot)."""
-    desk = build_desk(config, db=db, clock=clock)
+    desk = build_desk(config, clock=clock)
     accounts = build_accounts(desk.db, config.web, clock)
     return Console(config=config, desk=desk, accounts=accounts, clock=clock)

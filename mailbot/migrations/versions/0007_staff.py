@@ -1,9 +1,4 @@
-"""The staff console: staff accounts, their sessions and recovery codes, and the security log (issue 15).
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-06
-"""
+"""The staff console (issue 15): staff accounts, their sessions and recovery codes, the security log."""
 
 from __future__ import annotations
 
