@@ -28,9 +28,9 @@ from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from mailbot.adapters.db import LedgerRow  # noqa: E402
-from mailbot.adapters.embedded import ReceivedMail, SmtpSink  # noqa: E402
 from mailbot.config import SmtpSettings  # noqa: E402
-from mailbot.corpus import build_corpus  # noqa: E402
+from mailbot.demo.corpus import build_corpus  # noqa: E402
+from mailbot.demo.servers import ReceivedMail, SmtpSink  # noqa: E402
 from tests.conftest import config_data, toml_text  # noqa: E402
 from tests.servers import Dovecot, ImapAccount, Postgres  # noqa: E402
 

@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from aiosmtpd.controller import Controller  # noqa: E402 (after the path setup)
 
-from mailbot.adapters.embedded import free_port  # noqa: E402
-from mailbot.corpus import CorpusMail, build_corpus  # noqa: E402
+from mailbot.demo.corpus import CorpusMail, build_corpus  # noqa: E402
+from mailbot.demo.servers import free_port  # noqa: E402
 from tests.conftest import config_data, toml_text  # noqa: E402
 from tests.servers import Dovecot, Postgres  # noqa: E402
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.core.parse import parse_message
-from mailbot.corpus import build_corpus
+from mailbot.demo.corpus import build_corpus
+from mailbot.demo.servers import SmtpSink
 from tests.conftest import config_data, toml_text
 from tests.servers import Dovecot
 

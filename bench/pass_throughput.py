@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import parse_config
-from mailbot.corpus import build_corpus
+from mailbot.demo.corpus import build_corpus
+from mailbot.demo.servers import SmtpSink
 from tests.conftest import config_data
 from tests.servers import Dovecot, Postgres
 

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import click
 
 from mailbot.config import Config, load_config, resolve_config_path
+from mailbot.demo.run import run_demo
+from mailbot.demo.servers import missing_extra
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.logs import configure_logging, set_zone
 from mailbot.redact import describe_error
@@ -325,11 +327,13 @@ def upgrade(ctx: click.Context) -> None:
 @click.pass_context
 def demo(ctx: click.Context, workdir: Path | None, messages: int) -> None:
     """Run the whole desk once on embedded IMAP and SMTP servers (loopback) with ~100 sample mails."""
-    from mailbot.demo import run_demo  # noqa: PLC0415
-
+    missing = missing_extra()
+    if missing is not None:
+        click.echo(f"mailbot demo: {missing}", err=True)
+        ctx.exit(2)
     if not ctx.obj.get("verbose"):
         log.setLevel(logging.WARNING)  # the per-message lines would drown the summary; -v shows them
-    _guard(lambda: run_demo(workdir, messages))
+    _guard(lambda: run_demo(workdir, messages, click.echo))
 
 
 def _register_admin_commands() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.embedded import SmtpSink
+from mailbot.demo.servers import SmtpSink
 from tests.servers import Dovecot, ImapAccount, Postgres, find_dovecot, find_pg_bin
 
 

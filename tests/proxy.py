@@ -10,7 +10,7 @@ import threading
 from types import TracebackType
 from typing import Self
 
-from mailbot.adapters.embedded import free_port
+from mailbot.demo.servers import free_port
 
 _POLL = 0.05  # seconds; how quickly the threads notice a new command
 

@@ -25,7 +25,7 @@ from typing import Self
 
 from imapclient import IMAPClient
 
-from mailbot.adapters.embedded import free_port
+from mailbot.demo.servers import free_port
 
 MAIL_USER = "vmail"  # Dovecot refuses to store mail as root (FACTS.md)
 PG_USER = "postgres"  # initdb/pg_ctl refuse to run as root (FACTS.md)

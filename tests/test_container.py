@@ -381,11 +381,33 @@ def test_no_secret_is_baked_in() -> None:
 
 
 def test_install_steps_give_a_working_mailbot(installed: Installed) -> None:
-    """The Dockerfile's pip steps, replayed in a fresh venv, install a mailbot whose --help and demo work."""
+    """The Dockerfile's pip steps, replayed in a fresh venv, install a mailbot whose --help and health run."""
     result = installed.mailbot("--help")
     assert result.returncode == 0, result.stderr
+    result = installed.mailbot("health", "--help")
+    assert result.returncode == 0, result.stderr
+
+
+def test_image_has_the_runtime_only(installed: Installed) -> None:
+    """The image has no demo servers, msal, test tools; `mailbot demo` names the extra in one line, exit 2."""
+    probe = subprocess.run(
+        [
+            str(installed.bin / "python"),
+            "-c",
+            "import importlib.util as u; names = ('aiosmtpd', 'pymap', 'msal', 'pytest', 'mailbot'); "
+            "print(' '.join(n for n in names if u.find_spec(n)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=RUN_TIMEOUT,
+    )
+    assert probe.stdout.split() == ["mailbot"]
     result = installed.mailbot("demo")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "pip install 'mailbot[demo]'" in result.stderr
 
 
 def test_image_commands_exist(installed: Installed) -> None:

@@ -10,8 +10,8 @@ import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from mailbot.adapters.embedded import free_port
 from mailbot.core.parse import MessageParseError
+from mailbot.demo.servers import free_port
 from mailbot.faults import environment_fault
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from mailbot.adapters import oauth
 from mailbot.adapters.imap import ImapMailbox
 from mailbot.adapters.oauth import (
     AccessToken,
@@ -202,9 +203,9 @@ class FakeMsal:
 
 @pytest.fixture
 def fake_msal(monkeypatch: pytest.MonkeyPatch) -> FakeMsal:
-    """A fake msal module in sys.modules, answering with a token until told otherwise."""
+    """A fake msal module in the oauth adapter's place, answering with a token until told otherwise."""
     fake = FakeMsal({"access_token": "eyJ.msal.token", "expires_in": 3599, "token_type": "Bearer"})
-    monkeypatch.setitem(sys.modules, "msal", fake.module)
+    monkeypatch.setattr(oauth, "msal", fake.module)
     return fake
 
 
@@ -253,6 +254,19 @@ def test_msal_error_answer_is_a_clear_token_error(fake_msal: FakeMsal) -> None:
         "AADSTS7000215: Invalid client secret provided."
     )
     assert "app-secret" not in str(caught.value)
+
+
+def test_msal_missing_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without msal (the [oauth] extra), a fetch is one TokenError line naming the pip command."""
+    monkeypatch.setattr(oauth, "msal", None)
+    source = MsalTokenSource(
+        client_id="app-id", client_secret="app-secret", authority="https://h/t", scopes=["s"]
+    )
+
+    with pytest.raises(TokenError) as caught:
+        source.fetch()
+
+    assert str(caught.value) == "OAuth 2.0 token from h: msal is not installed: pip install 'mailbot[oauth]'"
 
 
 CONFIG = """\

@@ -13,10 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+try:
+    import msal
+except ModuleNotFoundError:  # the [oauth] extra; MsalTokenSource.fetch() says how to install it
+    msal = None
+
 from mailbot.adapters.command import CommandTimeoutError, OutputTooLargeError, run_command
 from mailbot.errors import MailbotError
 
+OAUTH_EXTRA = "pip install 'mailbot[oauth]'"
+
 __all__ = [
+    "OAUTH_EXTRA",
     "REFRESH_FRACTION",
     "REFRESH_MARGIN",
     "AccessToken",
@@ -147,8 +155,8 @@ class MsalTokenSource:
     """Microsoft Entra ID's client-credentials flow (RFC 6749 section 4.4) through msal.
 
     For an app that an Exchange Online administrator allowed to use the mailbox; msal keeps its own cache
-    and answers from it while the token is fresh. msal is imported (and the app built, which looks up the
-    authority on the network) at the first fetch.
+    and answers from it while the token is fresh. The app is built (which looks up the authority on the
+    network) at the first fetch.
     """
 
     def __init__(
@@ -171,10 +179,10 @@ class MsalTokenSource:
 
     def fetch(self) -> AccessToken:
         """Ask Entra ID (or msal's cache) for a token for the configured scopes."""
+        if msal is None:
+            raise TokenError(f"{self.where}: msal is not installed: {OAUTH_EXTRA}")
         try:
             if self._app is None:
-                import msal  # noqa: PLC0415 (only Microsoft 365 installations load it)
-
                 self._app = msal.ConfidentialClientApplication(
                     self.client_id,
                     client_credential=self._secret,
@@ -182,8 +190,6 @@ class MsalTokenSource:
                     timeout=self.timeout,
                 )
             answer = self._app.acquire_token_for_client(scopes=self.scopes)
-        except ImportError:
-            raise TokenError(f"{self.where}: the msal package is not installed") from None
         except (ValueError, OSError) as exc:  # a bad authority or tenant; the network (requests' errors)
             raise TokenError(f"{self.where}: {_one_line(str(exc))}") from exc
         return _read_answer(answer, self.where)

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailbot.corpus import KINDS, CorpusMail, build_corpus, keyword_variants, negative_variants
+from mailbot.demo.corpus import KINDS, CorpusMail, build_corpus, keyword_variants, negative_variants
 
 KEYWORD = "Digitalisierung 08.10."
 START = datetime(2020, 9, 21, 8, 0, tzinfo=UTC)

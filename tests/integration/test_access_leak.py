@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk
 from mailbot.config import load_config
+from mailbot.demo.servers import SmtpSink
 from tests.integration.test_desk import invoke
 from tests.integration.test_intents import mail
 from tests.servers import Dovecot, ImapAccount

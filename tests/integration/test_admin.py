@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.embedded import SmtpSink
+from mailbot.demo.servers import SmtpSink
 from tests.integration.test_desk import invoke, read_csv
 from tests.integration.test_intents import mail, statuses
 from tests.servers import Dovecot, ImapAccount

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import load_config
+from mailbot.demo.servers import SmtpSink
 from mailbot.ports import Mailbox
 from tests.integration.test_desk import invoke, read_csv
 from tests.integration.test_intents import mail

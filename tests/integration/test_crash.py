@@ -20,11 +20,11 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from mailbot.adapters.db import Database, LedgerRow, OutboxRow
-from mailbot.adapters.embedded import ReceivedMail, SmtpSink
 from mailbot.bootstrap import build_desk
 from mailbot.config import load_config
 from mailbot.core.model import Outcome
-from mailbot.corpus import CorpusMail, build_corpus
+from mailbot.demo.corpus import CorpusMail, build_corpus
+from mailbot.demo.servers import ReceivedMail, SmtpSink
 from mailbot.ports import DeliveryResult, OutgoingMail
 from mailbot.service import BODY_BATCH, PROCESSED_KEYWORD, Desk
 from tests.conftest import config_data, toml_text

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mailbot.adapters.embedded import SmtpSink, free_port
 from mailbot.cli import cli
 from mailbot.config import load_config
-from mailbot.corpus import CorpusMail, build_corpus
+from mailbot.demo.corpus import CorpusMail, build_corpus
+from mailbot.demo.servers import SmtpSink, free_port
 from tests.conftest import config_data, toml_text
 from tests.servers import Dovecot, ImapAccount
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk
 from mailbot.config import load_config
+from mailbot.demo.servers import SmtpSink
 from mailbot.watchdog import Watchdog
 from tests.conftest import config_data, toml_text
 from tests.integration.test_desk import invoke

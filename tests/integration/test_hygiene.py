@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailbot.adapters.db import SCHEMA_REVISION, Database
-from mailbot.adapters.embedded import SmtpSink
+from mailbot.demo.servers import SmtpSink
 from tests.conftest import config_data, toml_text
 from tests.integration.test_desk import invoke
 from tests.integration.test_intents import T0, dsn_for, mail

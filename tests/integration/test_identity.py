@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import text
 
 from mailbot.adapters.db import Database
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.config import load_config
-from mailbot.corpus import build_corpus
+from mailbot.demo.corpus import build_corpus
+from mailbot.demo.servers import SmtpSink
 from tests.core.test_identity import reencode
 from tests.integration.test_desk import deliver, invoke, message_id, read_csv
 from tests.servers import Dovecot, ImapAccount

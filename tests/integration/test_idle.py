@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.adapters.imap import IdleWatcher, idle
-from mailbot.corpus import build_corpus
+from mailbot.demo.corpus import build_corpus
+from mailbot.demo.servers import SmtpSink
 from mailbot.scheduler import Closeable, run_forever
 from tests.integration.test_desk import deliver, invoke
 from tests.integration.test_processes import mailbot

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.embedded import SmtpSink
+from mailbot.demo.servers import SmtpSink
 from tests.integration.test_desk import invoke, mailbox_state, read_csv
 from tests.servers import Dovecot, ImapAccount
 

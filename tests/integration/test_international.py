@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.embedded import ReceivedMail, SmtpSink
+from mailbot.demo.servers import ReceivedMail, SmtpSink
 from tests.conftest import config_data, toml_text
 from tests.integration.test_desk import invoke, read_csv
 from tests.servers import Dovecot, ImapAccount

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from mailbot.adapters.db import Database, OutboxRow
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk
 from mailbot.config import load_config
+from mailbot.demo.servers import SmtpSink
 from tests.integration.test_desk import invoke, read_csv
 from tests.integration.test_intents import mail, set_capacity, statuses
 from tests.servers import Dovecot, ImapAccount

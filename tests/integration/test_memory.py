@@ -6,11 +6,11 @@ import tracemalloc
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import parse_config
 from mailbot.core import keyword
 from mailbot.core.parse import parse_message
+from mailbot.demo.servers import SmtpSink
 from mailbot.ports import Mailbox, MessageMeta, batched_by_bytes
 from tests.conftest import config_data
 from tests.integration.test_robustness import registration

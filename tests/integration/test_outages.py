@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from mailbot.adapters.db import Database
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk
 from mailbot.cli import cli
 from mailbot.cli_health import health
 from mailbot.config import load_config
-from mailbot.corpus import CorpusMail, build_corpus
+from mailbot.demo.corpus import CorpusMail, build_corpus
+from mailbot.demo.servers import SmtpSink
 from mailbot.scheduler import retry_delay, run_forever
 from mailbot.service import BODY_BATCH, LAST_POLL
 from mailbot.watchdog import Watchdog, check_health

@@ -17,9 +17,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from mailbot.adapters.db import OutboxRow
-from mailbot.adapters.embedded import SmtpSink, free_port
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import Config, parse_config
+from mailbot.demo.servers import SmtpSink, free_port
 from mailbot.reports import status_text
 from mailbot.service import Desk
 from tests.conftest import config_data

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, create_engine, select, text
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import open_database
 from mailbot.cli import cli
 from mailbot.cli_privacy import COMMANDS
 from mailbot.config import load_config
-from mailbot.corpus import CorpusMail, build_corpus
+from mailbot.demo.corpus import CorpusMail, build_corpus
+from mailbot.demo.servers import SmtpSink
 from mailbot.privacy import ERASED, purge_due
 from tests.integration.test_desk import deliver, invoke, message_id, read_csv
 from tests.integration.test_intents import mail, set_capacity, statuses

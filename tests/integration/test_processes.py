@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from mailbot.adapters.embedded import SmtpSink
-from mailbot.corpus import build_corpus
+from mailbot.demo.corpus import build_corpus
+from mailbot.demo.servers import SmtpSink
 from tests.integration.test_desk import deliver, invoke, read_csv
 from tests.servers import Dovecot, ImapAccount
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mailbot.adapters.embedded import SmtpSink
+from mailbot.demo.servers import SmtpSink
 from tests.integration.test_desk import invoke, read_csv
 from tests.integration.test_faults import execute, future_config, outcomes
 from tests.integration.test_intents import mail, statuses

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.core import booking
-from mailbot.corpus import build_corpus
+from mailbot.demo.corpus import build_corpus
+from mailbot.demo.servers import SmtpSink
 from tests.integration.test_desk import deliver, invoke, mailbox_state, message_id, read_csv
 from tests.servers import Dovecot, ImapAccount
 

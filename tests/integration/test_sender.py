@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk
 from mailbot.config import load_config
+from mailbot.demo.servers import SmtpSink
 from mailbot.sender import SenderError, SenderProcess
 from tests.conftest import config_data, toml_text
 from tests.integration.test_crash import mailbot, registration, wait_until

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import aiosmtplib
 import sqlalchemy as sa
 
-from mailbot.adapters.embedded import SmtpSink
+from mailbot.demo.servers import SmtpSink
 from tests.servers import Dovecot, ImapAccount
 
 RAW = (

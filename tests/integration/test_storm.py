@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import parse_config
-from mailbot.corpus import build_corpus
+from mailbot.demo.corpus import build_corpus
+from mailbot.demo.servers import SmtpSink
 from mailbot.reports import status_text
 from tests.conftest import config_data
 from tests.integration.test_intents import mail, statuses

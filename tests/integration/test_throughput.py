@@ -13,12 +13,12 @@ from aiosmtpd.controller import Controller
 
 from mailbot import service
 from mailbot.adapters.db import Database, OutboxRow
-from mailbot.adapters.embedded import SmtpSink, free_port
 from mailbot.adapters.smtp import SmtpMailer
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import parse_config
 from mailbot.core import replies
 from mailbot.core.model import Status
+from mailbot.demo.servers import SmtpSink, free_port
 from mailbot.errors import TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, Mailbox, OutgoingMail
 from tests.conftest import config_data

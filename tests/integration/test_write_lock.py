@@ -8,11 +8,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mailbot.adapters.embedded import SmtpSink
 from mailbot.bootstrap import build_desk
 from mailbot.config import load_config
 from mailbot.core.bounce import BounceReport
 from mailbot.core.model import RuleContext
+from mailbot.demo.servers import SmtpSink
 from mailbot.service import FlushReport, PassReport
 from tests.conftest import config_data, toml_text
 from tests.integration.test_desk import invoke, read_csv

@@ -18,13 +18,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from click.testing import CliRunner
 
-from mailbot.adapters.embedded import ReceivedMail, free_port
 from mailbot.adapters.imap import IdleWatcher, ImapMailbox
 from mailbot.adapters.oauth import AccessToken, CommandTokenSource, TokenProvider
 from mailbot.adapters.smtp import SmtpMailer
 from mailbot.adapters.tls import xoauth2_string
 from mailbot.cli import cli
-from mailbot.corpus import build_corpus
+from mailbot.demo.corpus import build_corpus
+from mailbot.demo.servers import ReceivedMail, free_port
 from mailbot.errors import MailboxUnavailableError, TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, OutgoingMail
 from tests.conftest import _missing_server, config_data, toml_text

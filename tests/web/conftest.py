@@ -24,9 +24,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from starlette.testclient import TestClient
 
-from mailbot.adapters.embedded import free_port
 from mailbot.config import Config, parse_config
 from mailbot.core.staff import Role
+from mailbot.demo.servers import free_port
 from mailbot.web.app import create_app
 from mailbot.web.console import Console, open_console
 from tests.conftest import EVENT, SENDER, _missing_server

@@ -1,7 +1,9 @@
-"""Embedded servers on loopback for `mailbot demo` and the tests: an aiosmtpd SMTP sink (and pymap IMAP)."""
+"""Embedded servers on loopback for `mailbot demo` and the tests: an aiosmtpd SMTP sink and pymap IMAP."""
 
 from __future__ import annotations
 
+import imaplib
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -13,8 +15,29 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-import imapclient
-from aiosmtpd.controller import Controller
+try:
+    from aiosmtpd.controller import Controller
+except ModuleNotFoundError:  # installed with the [demo] extra; missing_extra() says so instead of a traceback
+    Controller = None  # type: ignore[misc,assignment]
+
+DEMO_EXTRA = "pip install 'mailbot[demo]'"
+
+
+def missing_extra() -> str | None:
+    """One line saying how to install the demo's servers if they are missing, else None."""
+    missing = [name for name in ("aiosmtpd", "pymap") if not _importable(name)]
+    if not missing:
+        return None
+    return f"the demo's servers ({', '.join(missing)}) are not installed: {DEMO_EXTRA}"
+
+
+def _importable(name: str) -> bool:
+    if name == "aiosmtpd":
+        return Controller is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:  # sys.modules[name] is None: the import is blocked
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -208,12 +231,11 @@ class EmbeddedImap:
         self.stop()
 
     def deliver(self, items: list[tuple[bytes, datetime]], folder: str = "INBOX") -> None:
-        """Put messages into the folder with the given INTERNALDATEs, in order (MULTIAPPEND in batches)."""
-        client = imapclient.IMAPClient(self.host, port=self.port, ssl=False, timeout=30)
+        """Put messages into the folder with the given INTERNALDATEs, in order (one APPEND each)."""
+        client = imaplib.IMAP4(self.host, self.port, timeout=30)
         try:
             client.login(self.user, self.password)
-            for start in range(0, len(items), 200):
-                chunk = items[start : start + 200]
-                client.multiappend(folder, [{"msg": raw, "date": when} for raw, when in chunk])
+            for raw, when in items:
+                client.append(folder, "", imaplib.Time2Internaldate(when), raw)
         finally:
             client.logout()

@@ -5,20 +5,19 @@ from __future__ import annotations
 import shlex
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import click
-
 from mailbot.adapters.db import Database
-from mailbot.adapters.embedded import EmbeddedImap, SmtpSink
 from mailbot.adapters.exports.csv_export import encode_for_excel, render_csv
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import Config, parse_config
 from mailbot.core.parse import parse_message
-from mailbot.corpus import CorpusMail, build_corpus
+from mailbot.demo.corpus import CorpusMail, build_corpus
+from mailbot.demo.servers import EmbeddedImap, SmtpSink
 from mailbot.errors import MailbotError
 from mailbot.reports import TRIAGE_OUTCOMES, status_text
 
@@ -89,8 +88,8 @@ def _counts(counts: Counter[str]) -> str:
     return ", ".join(f"{key} {counts[key]}" for key in keys)
 
 
-def run_demo(workdir: Path | None, messages: int = 100) -> None:
-    """Start the servers, fill the inbox, run one pass, print status, CSV path and one reply."""
+def run_demo(workdir: Path | None, messages: int = 100, echo: Callable[[str], None] = print) -> None:
+    """Start the servers, fill the inbox, run one pass, print status, CSV and one reply (through `echo`)."""
     with ExitStack() as stack:
         temporary = workdir is None
         if workdir is None:
@@ -104,49 +103,49 @@ def run_demo(workdir: Path | None, messages: int = 100) -> None:
         extra = max(0, messages - 10)
         corpus = build_corpus(registrations=extra, repeats=3, unrelated=5, auto_replies=2)
         imap.deliver([(m.raw, m.internaldate) for m in corpus])
-        _describe_inbox(corpus, imap)
-        click.echo("some of the ways citizens wrote the subject:")
+        _describe_inbox(corpus, imap, echo)
+        echo("some of the ways citizens wrote the subject:")
         subjects = [parse_message(m.raw).subject for m in corpus if m.kind == "registration"]
         for subject in sorted(set(subjects), key=subjects.index)[:8]:
-            click.echo(f"  {subject or '(none: the keyword is in the text)'}")
+            echo(f"  {subject or '(none: the keyword is in the text)'}")
 
         db = open_database(config)
         desk = build_desk(config, db=db)
         report, flush = desk.run_once()
-        click.echo(
+        echo(
             f"pass: {report.total} messages: {_counts(Counter(report.outcomes))}; replies accepted by SMTP "
             f"{smtp.host}:{smtp.port}: {flush.sent}"
         )
-        click.echo("")
-        click.echo(status_text(db, config))
+        echo("")
+        echo(status_text(db, config))
 
         with db.transaction() as tx:
             rows = tx.export_rows(None)
         csv_path = workdir / "registrations.csv"
         csv_path.write_bytes(encode_for_excel(render_csv(rows, ZoneInfo(config.bot.timezone))))
         csv_path.chmod(0o600)
-        click.echo("")
+        echo("")
         note = "  (removed on exit: use --dir DIR to keep it)" if temporary else ""
-        click.echo(f"CSV for Excel: {csv_path} ({len(rows)} rows){note}")
+        echo(f"CSV for Excel: {csv_path} ({len(rows)} rows){note}")
         confirmed = [m for m in smtp.messages if m.message()["X-Mailbot-Status"] == "confirmed"]
         # Show a reply to a mail that had its own subject (the typical case).
         fallback = f"Re: {config.events[0].title}"
         sample = next((m for m in confirmed if m.message()["Subject"] != fallback), None)
         if sample is not None:
-            click.echo("")
-            click.echo("one reply, as sent:")
-            click.echo("-" * 72)
+            echo("")
+            echo("one reply, as sent:")
+            echo("-" * 72)
             msg = sample.message()
             for name in ("From", "To", "Subject", "In-Reply-To", "Auto-Submitted", "X-Mailbot-Status"):
-                click.echo(f"{name}: {msg[name]}")
-            click.echo("")
+                echo(f"{name}: {msg[name]}")
+            echo("")
             body = msg.get_body(preferencelist=("plain",))  # a confirmation is multipart with its .ics entry
-            click.echo(body.get_content().rstrip() if body is not None else "(no text part)")
+            echo(body.get_content().rstrip() if body is not None else "(no text part)")
             for part in msg.iter_attachments():
-                click.echo(f"[attachment: {part.get_filename() or part.get_content_type()}]")
-            click.echo("-" * 72)
+                echo(f"[attachment: {part.get_filename() or part.get_content_type()}]")
+            echo("-" * 72)
         if not temporary:
-            _write_config(workdir, data, db)
+            _write_config(workdir, data, db, echo)
         db.dispose()
 
 
@@ -176,20 +175,20 @@ class DemoDirError(MailbotError):
     """The --dir of the demo holds a desk's files that the demo must not overwrite."""
 
 
-def _describe_inbox(corpus: list[CorpusMail], imap: EmbeddedImap) -> None:
+def _describe_inbox(corpus: list[CorpusMail], imap: EmbeddedImap, echo: Callable[[str], None]) -> None:
     """The inbox counted by the outcome the desk should record: the pass's counts must say the same."""
     auto_replies = sum(m.kind == "auto-reply" for m in corpus)
     newsletters = sum(m.machine for m in corpus)
-    click.echo(
+    echo(
         f"inbox: {len(corpus)} mails on embedded IMAP {imap.host}:{imap.port}, as the desk should record it:"
     )
-    click.echo(
+    echo(
         f"  {_counts(Counter(m.outcome for m in corpus))}"
         f" (machine: {auto_replies} out-of-office replies, {newsletters} newsletter)"
     )
 
 
-def _write_config(workdir: Path, data: dict[str, Any], db: Database) -> None:
+def _write_config(workdir: Path, data: dict[str, Any], db: Database, echo: Callable[[str], None]) -> None:
     """The demo's config next to its database (0600: it holds the demo server's password) and what to try."""
     path = workdir.resolve() / "config.toml"
     path.write_text(config_toml(data), encoding="utf-8")
@@ -200,10 +199,10 @@ def _write_config(workdir: Path, data: dict[str, Any], db: Database) -> None:
     command = f"mailbot --config {shlex.quote(str(path))}"
     event = data["events"][0]["id"]
     xlsx = shlex.quote(str(workdir.resolve() / "registrations.xlsx"))
-    click.echo("")
-    click.echo(f"config: {path} (its servers are gone with the demo: `run` would fail there)")
-    click.echo("try the other commands on the demo's data: status, what staff should look at, why a mail was")
-    click.echo("left alone, the registrations in arrival order, who changed what, a workbook for Excel:")
+    echo("")
+    echo(f"config: {path} (its servers are gone with the demo: `run` would fail there)")
+    echo("try the other commands on the demo's data: status, what staff should look at, why a mail was")
+    echo("left alone, the registrations in arrival order, who changed what, a workbook for Excel:")
     for args in (
         "status",
         "triage",
@@ -212,4 +211,4 @@ def _write_config(workdir: Path, data: dict[str, Any], db: Database) -> None:
         f"history {event}",
         f"export --format xlsx -o {xlsx}",
     ):
-        click.echo(f"  {command} {args}")
+        echo(f"  {command} {args}")
