@@ -11,8 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from mailbot.adapters import migrate
-from mailbot.adapters.db import SCHEMA_REVISION, Base, Database
+from mailbot.adapters.db import SCHEMA_REVISION, Base, Database, migrate
 
 
 def test_migrated_schema_matches_the_models(db_url: str) -> None:
