@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0007"  # the newest migration in mailbot/migrations (a test holds them together)
+SCHEMA_REVISION = "0008"  # the newest migration in mailbot/migrations (a test holds them together)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -108,6 +108,9 @@ class RegistrationRow(Base):
         ),
         # With [bot] fold_subaddress, one person is the address without its +tag (core/subaddress.py).
         Index("ix_registrations_event_folded", "event_id", "email_folded"),
+        # The console: an event's list by status and seat numbers by index alone; the dashboard's bounced.
+        Index("ix_registrations_event_status_position", "event_id", "status", "position"),
+        Index("ix_registrations_event_undeliverable", "event_id", "undeliverable_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
@@ -135,6 +138,11 @@ class OutboxRow(Base):
     """A reply committed with the decision it reports; sent later, marked sent once the server accepted it."""
 
     __tablename__ = "outbox"
+    __table_args__ = (
+        # The dashboard's replies pending/failed per event and a mailing's progress, without the bodies.
+        Index("ix_outbox_event_failed_sent", "event_id", "failed_at", "sent_at"),
+        Index("ix_outbox_event_kind", "event_id", "kind", "sent_at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"))
     registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id"), index=True)

@@ -13,10 +13,18 @@ from mailbot.adapters.db.registrations import RegistrationRepository
 from mailbot.adapters.db.reports import ReportRepository
 from mailbot.adapters.db.schema import RegistrationRow
 from mailbot.adapters.db.state import StateRepository
+from mailbot.adapters.db.views import ConsoleRepository
 from mailbot.core.model import Status
 
 
-class Tx(RegistrationRepository, LedgerRepository, OutboxRepository, StateRepository, ReportRepository):
+class Tx(
+    RegistrationRepository,
+    LedgerRepository,
+    OutboxRepository,
+    StateRepository,
+    ReportRepository,
+    ConsoleRepository,
+):
     """The operations of one transaction, in domain words."""
 
     def prefetch(self, event_ids: Sequence[str], addresses: Sequence[str], replies_since: datetime) -> None:
