@@ -79,6 +79,11 @@ class Accounts:
         """One account, or None."""
         return self.store.account(name)
 
+    def check_password(self, name: str, password: str) -> bool:
+        """Whether `password` is the account's (an unknown account takes as long and fails)."""
+        account = self.store.account(name)
+        return self.credentials.verify_password(account.password_hash if account else None, password)
+
     def set_password(self, name: str, password: str, keep: str | None = None) -> str | None:
         """A new password; the account's other sessions end (`keep`: the token of the one asking)."""
         account = self.store.account(name)

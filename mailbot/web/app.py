@@ -13,12 +13,12 @@ from starlette.staticfiles import StaticFiles
 from mailbot.web.auth import CsrfRefused, Forbidden, LoginRequired, StaffRoute
 from mailbot.web.console import Console
 from mailbot.web.headers import SecurityHeaders
-from mailbot.web.routes import admin, auth, dashboard, events, organiser
+from mailbot.web.routes import account, admin, auth, dashboard, events, organiser
 from mailbot.web.sessions import Sessions
 from mailbot.web.templating import make_templates, render
 
 # Each module exposes `routes`; the order matters only where paths overlap (none do).
-ROUTE_MODULES = (auth, admin, dashboard, events, organiser)
+ROUTE_MODULES = (auth, account, admin, dashboard, events, organiser)
 
 
 def collect_routes() -> list[BaseRoute]:

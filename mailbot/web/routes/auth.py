@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
@@ -20,15 +19,11 @@ from mailbot.web.auth import (
     current,
     public,
 )
+from mailbot.web.forms import field, text
 from mailbot.web.sessions import clear_session_cookie, secure_cookies, session_token, set_session_cookie
 from mailbot.web.templating import render
 
 LOGIN_COOKIE = "mailbot_login"  # double-submit CSRF token of the login form (there is no session yet)
-
-
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 async def login_form(request: Request, *, message: str = "", status: int = 200) -> Response:
@@ -51,15 +46,15 @@ async def login(request: Request) -> Response:
     console = console_of(request)
     form = await request.form()
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not hmac.compare_digest(_field(form, "csrf").encode(), expected.encode()):
+    if not expected or not hmac.compare_digest(field(form, "csrf").encode(), expected.encode()):
         raise CsrfRefused
     outcome = await run_in_threadpool(
-        console.accounts.login, _field(form, "username"), _field(form, "password"), client_address(request)
+        console.accounts.login, field(form, "username"), field(form, "password"), client_address(request)
     )
     if outcome.token is None:
         key = "login_throttled" if outcome.reason == "throttled" else "login_failed"
-        t = request.app.state.templates.env.globals["t"]
-        return await login_form(request, message=t(key), status=429 if outcome.reason == "throttled" else 401)
+        status = 429 if outcome.reason == "throttled" else 401
+        return await login_form(request, message=text(request, key), status=status)
     await run_in_threadpool(console.accounts.logout, session_token(request, console))  # the old id ends
     to = "/login/code" if outcome.second_factor else "/account/second-factor" if outcome.enrol else "/"
     response = RedirectResponse(to, status_code=303)
@@ -87,11 +82,10 @@ async def code(request: Request) -> Response:
     form = await request.form()
     console = console_of(request)
     ok = await run_in_threadpool(
-        console.accounts.second_factor, found, _field(form, "code"), client_address(request)
+        console.accounts.second_factor, found, field(form, "code"), client_address(request)
     )
     if not ok:
-        t = request.app.state.templates.env.globals["t"]
-        return render(request, "code.html", {"message": t("code_failed")}, 401)
+        return render(request, "code.html", {"message": text(request, "code_failed")}, 401)
     return RedirectResponse("/", status_code=303)
 
 
