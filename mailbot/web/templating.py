@@ -22,8 +22,10 @@ from mailbot.web.i18n import Translator
 def csrf_field(context: Context) -> Markup:
     """The hidden CSRF input every `<form method="post">` carries (the session's token; empty without one)."""
     request: Request = context["request"]
-    found = current(request)
-    token = found.session.csrf if found is not None else request.scope.get("state", {}).get("login_csrf", "")
+    token = request.scope.get("state", {}).get("login_csrf")  # the login form's own (no session yet)
+    if token is None:
+        found = current(request)
+        token = found.session.csrf if found is not None else ""
     return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, escape(token))
 
 

@@ -28,9 +28,6 @@ LOGIN_COOKIE = "mailbot_login"  # double-submit CSRF token of the login form (th
 
 async def login_form(request: Request, *, message: str = "", status: int = 200) -> Response:
     """The login page: fields `username` and `password`."""
-    found = current(request)
-    if found is not None and found.session.second_factor and not message:
-        return RedirectResponse("/", status_code=303)
     console = console_of(request)
     token = console.accounts.credentials.new_token()
     request.scope.setdefault("state", {})["login_csrf"] = token
