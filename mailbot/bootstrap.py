@@ -11,10 +11,10 @@ from mailbot.accounts import Accounts
 from mailbot.adapters import bounces
 from mailbot.adapters.credentials import Argon2Credentials
 from mailbot.adapters.db import Database
+from mailbot.adapters.db.staff import SqlStaffStore
 from mailbot.adapters.imap import PreparedMailbox, open_mailbox
 from mailbot.adapters.oauth import CommandTokenSource, MsalTokenSource, TokenProvider, TokenSource
 from mailbot.adapters.smtp import SmtpMailer
-from mailbot.adapters.staff_db import SqlStaffStore
 from mailbot.config import Config, OAuthSettings, WebSettings
 from mailbot.core.pacing import Pacer
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK

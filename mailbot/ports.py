@@ -113,7 +113,7 @@ def batched_by_bytes(
 
 
 class StaffStore(Protocol):
-    """Staff accounts, console sessions and the security log (adapters/staff_db.py; a fake in tests/web)."""
+    """Staff accounts, console sessions and the security log (adapters/db/staff.py)."""
 
     def account(self, name: str) -> StaffAccount | None:
         """The account of this name (exact), or None."""

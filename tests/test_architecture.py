@@ -96,7 +96,6 @@ KNOWN_LAYER_VIOLATIONS: set[str] = {
     "mailbot.adapters.erasure -> mailbot.adapters.db.erasure",
     "mailbot.adapters.oauth -> mailbot.adapters.command",
     "mailbot.adapters.ownership -> mailbot.adapters.db.ownership",
-    "mailbot.adapters.staff_db -> mailbot.adapters.db",  # g: moves into adapters/db/ once it is a package
     "mailbot.cli -> mailbot.adapters.exports.csv_export",
     "mailbot.cli -> mailbot.adapters.exports.xlsx_export",
     "mailbot.cli -> mailbot.adapters.imap",
@@ -182,7 +181,6 @@ KNOWN_IMPORT_TIME_EFFECTS: set[str] = {
     "mailbot.core.parse: patches email.feedparser.re",
 }
 KNOWN_LIBRARY_VIOLATIONS: set[str] = {
-    "mailbot.adapters.staff_db -> sqlalchemy",  # g: moves into adapters/db/ once it is a package
     "mailbot.cli_admin -> click",
     "mailbot.cli_health -> click",
     "mailbot.cli_privacy -> click",

@@ -28,6 +28,25 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("/logout", "POST"): PUBLIC,
     ("/healthz", "GET"): PUBLIC,
     ("/", "GET"): Role.VIEWER,
+    # One's own account (g); the enrolment is open to a login that must enrol first (it checks the session).
+    ("/account", "GET"): Role.VIEWER,
+    ("/account/password", "POST"): Role.VIEWER,
+    ("/account/recovery-codes", "POST"): Role.VIEWER,
+    ("/account/second-factor", "GET"): PUBLIC,
+    ("/account/second-factor", "POST"): PUBLIC,
+    # Admin pages (g).
+    ("/admin/users", "GET"): Role.ADMIN,
+    ("/admin/users/add", "POST"): Role.ADMIN,
+    ("/admin/users/role", "POST"): Role.ADMIN,
+    ("/admin/users/disable", "POST"): Role.ADMIN,
+    ("/admin/users/enable", "POST"): Role.ADMIN,
+    ("/admin/users/password", "POST"): Role.ADMIN,
+    ("/admin/users/reset-second-factor", "POST"): Role.ADMIN,
+    ("/admin/users/end-sessions", "POST"): Role.ADMIN,
+    ("/admin/users/remove", "POST"): Role.ADMIN,
+    ("/admin/sessions", "GET"): Role.ADMIN,
+    ("/admin/sessions/end", "POST"): Role.ADMIN,
+    ("/admin/security-log", "GET"): Role.ADMIN,
 }
 # Who tries each route: nobody logged in, then each role.
 WHO: tuple[Role | None, ...] = (None, *Role)

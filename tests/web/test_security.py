@@ -49,7 +49,8 @@ def test_session_cookie_is_secure_behind_tls(console_factory: Callable[..., Cons
     """With an https public_url the cookie is Secure, HttpOnly, SameSite=Strict, with the __Host- prefix."""
     console = console_factory(public_url="https://desk.example.org")
     add_staff(console, "clerk", Role.HOTLINE)
-    with TestClient(create_app(console), base_url="https://desk.example.org", follow_redirects=False) as browser:
+    app = create_app(console)
+    with TestClient(app, base_url="https://desk.example.org", follow_redirects=False) as browser:
         cookie = log_in(browser, "clerk").headers["set-cookie"]
     assert cookie.startswith("__Host-mailbot_session=")
     assert "Secure" in cookie
@@ -213,7 +214,8 @@ def test_disabling_an_account_ends_its_sessions(
     clerk = browsers()
     log_in(clerk, "clerk")
     page = admin.get("/admin/users")
-    assert admin.post("/admin/users/disable", data={"name": "clerk", "csrf": csrf_of(page.text)}).status_code == 200
+    response = admin.post("/admin/users/disable", data={"name": "clerk", "csrf": csrf_of(page.text)})
+    assert response.status_code == 200
     assert clerk.get("/").status_code == 303
     assert log_in(clerk, "clerk").status_code == 401
 
@@ -241,7 +243,9 @@ def test_admins_end_anyones_sessions(
     ]
 
 
-def test_a_too_low_role_is_refused_and_logged(staff_client: Callable[[Role], TestClient], console: Console) -> None:
+def test_a_too_low_role_is_refused_and_logged(
+    staff_client: Callable[[Role], TestClient], console: Console
+) -> None:
     """A hotline clerk on an admin page gets 403, and the refusal is in the security log."""
     clerk = staff_client(Role.HOTLINE)
     response = clerk.get("/admin/users")
@@ -259,7 +263,8 @@ def test_names_are_escaped_in_pages(staff_client: Callable[[Role], TestClient], 
     page = admin.get("/admin/security-log")
     assert "&lt;s…(4)" in page.text
     assert "<s…" not in page.text
-    response = admin.post("/admin/users/add", data={"name": evil, "role": "viewer", "csrf": csrf_of(page.text)})
+    form = {"name": evil, "role": "viewer", "csrf": csrf_of(page.text)}
+    response = admin.post("/admin/users/add", data=form)
     assert response.status_code == 400
     assert evil not in response.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text

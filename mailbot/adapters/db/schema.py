@@ -186,7 +186,7 @@ class StateRow(Base):
 
 
 class StaffUserRow(Base):
-    """A staff account of the console (adapters/staff_db.py reads and writes it)."""
+    """A staff account of the console (adapters/db/staff.py reads and writes it)."""
 
     __tablename__ = "staff_users"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -8,7 +8,8 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, delete, func, or_, select, update
 
-from mailbot.adapters.db import Database, RecoveryCodeRow, SecurityLogRow, StaffSessionRow, StaffUserRow
+from mailbot.adapters.db.engine import Database
+from mailbot.adapters.db.schema import RecoveryCodeRow, SecurityLogRow, StaffSessionRow, StaffUserRow
 from mailbot.core.staff import Role, SecurityEvent, StaffAccount, StaffSession
 
 
