@@ -367,3 +367,12 @@ def staff_client(console: Console) -> Iterator[Callable[[Role], TestClient]]:
     yield make
     for browser in browsers:
         browser.__exit__(None, None, None)
+
+
+@pytest.fixture
+def browsers_pair(console: Console) -> Iterator[tuple[TestClient, TestClient]]:
+    """Two browsers on the same console (each with its own cookies)."""
+    first = TestClient(create_app(console), base_url="http://127.0.0.1:8080", follow_redirects=False)
+    second = TestClient(create_app(console), base_url="http://127.0.0.1:8080", follow_redirects=False)
+    with first, second:
+        yield first, second
