@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser, HeaderParser
 
+from mailbot.core import mime_reader
 from mailbot.core.model import InboundMessage, RuleContext
 from mailbot.core.parse import decode_bytes, decode_header_value, parse_address
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK, is_own_message_id
@@ -119,7 +120,7 @@ def _screen(head: Message) -> bool:
 def _read(raw: bytes, ctx: RuleContext) -> BounceReport | None:
     if not might_be_bounce(raw):
         return None
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg = mime_reader.message_from_bytes(raw, email.policy.compat32)
     if _is_dsn(msg):
         return _read_dsn(msg, raw, ctx)
     if msg.get_content_type() == "multipart/report":

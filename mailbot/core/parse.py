@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import email
-import email.feedparser
 import email.header
 import email.policy
 import email.utils
 import re
 from collections.abc import Iterator
 from email.message import Message
-from typing import Any
 
-from mailbot.core import encoded_words, html_text
+from mailbot.core import encoded_words, html_text, mime_reader
 from mailbot.core.identity import decoded_hash
 from mailbot.core.model import Address, InboundMessage
 
@@ -33,45 +31,6 @@ MAX_ADDRESS_FIELD = 4096  # RFC 5321 §4.5.3.1: an address is at most 256 octets
 MAX_CONTENT_TYPE_PARAMETERS = 100
 _CONTENT_TYPE_FIELD = re.compile(rb"^content-type[ \t]*:", re.IGNORECASE | re.MULTILINE)
 _BLANKS = re.compile(r"[ \t\xa0]+")
-
-
-class _Boundary:
-    """What email.feedparser's boundary pattern matches, without compiling it: the separator as a prefix,
-    then the pattern's fixed tail (compiled once) from there."""
-
-    __slots__ = ("separator", "tail")
-
-    def __init__(self, separator: str, tail: re.Pattern[str]) -> None:
-        self.separator, self.tail = separator, tail
-
-    def match(self, line: str) -> re.Match[str] | None:
-        return self.tail.match(line, len(self.separator)) if line.startswith(self.separator) else None
-
-
-class _FeedparserRe:
-    """`re` as email.feedparser sees it: the same module, but the boundary pattern is not compiled.
-
-    For every multipart mail the feedparser compiles ``(?P<sep>`` + re.escape("--" + boundary) + ``)<tail>``:
-    a pattern of its own per mail, which no cache holds, ~50 µs each (half the parse of a multipart mail).
-    `_Boundary` matches the same lines with the same groups ("end", "ws", "linesep"); any other pattern, or
-    one whose separator doesn't read back exactly, is compiled by `re` as before.
-    """
-
-    _OPEN, _CLOSE = "(?P<sep>", ")(?P<end>"
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(re, name)
-
-    def compile(self, pattern: Any, flags: int = 0) -> Any:
-        if isinstance(pattern, str) and not flags and pattern.startswith(self._OPEN):
-            escaped, found, tail = pattern[len(self._OPEN) :].partition(self._CLOSE)
-            separator = re.sub(r"\\(.)", r"\1", escaped, flags=re.DOTALL)
-            if found and re.escape(separator) == escaped:
-                return _Boundary(separator, re.compile("(?P<end>" + tail))
-        return re.compile(pattern, flags)
-
-
-email.feedparser.re = _FeedparserRe()  # type: ignore[attr-defined]
 
 
 def decode_header_value(raw: str) -> str:
@@ -271,7 +230,7 @@ def parse_message(raw: bytes) -> InboundMessage:
     _check_content_types(raw)
     try:
         # compat32 parsing keeps raw header strings: decoding is ours, so broken headers can't raise later.
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        msg = mime_reader.message_from_bytes(raw, email.policy.compat32)
     except Exception as exc:
         raise MessageParseError(f"unparseable MIME structure: {type(exc).__name__}") from exc
     headers = tuple((str(k).lower(), decode_header_value(str(v))) for k, v in msg.raw_items())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import email.feedparser
-import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -446,37 +444,3 @@ def test_parse_never_raises_anything_else(raw: bytes) -> None:
         return
     assert isinstance(msg.text, str)
     assert isinstance(msg.subject, str)
-
-
-# The feedparser's boundary pattern, as email.feedparser writes it (CPython 3.11-3.13).
-def feedparser_boundary_pattern(separator: str) -> str:
-    """The pattern email.feedparser compiles for a multipart mail's separator."""
-    return "(?P<sep>" + re.escape(separator) + r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
-
-
-_BOUNDARY_CHARS = st.text(
-    alphabet=st.sampled_from("aZ09'()+_,-./:=? \t\\$^*[]|\r\n"), min_size=1, max_size=12
-)
-
-
-@settings(max_examples=400)
-@given(boundary=_BOUNDARY_CHARS, tail=st.text(alphabet=st.sampled_from("-- \t\r\nx$"), max_size=8))
-def test_boundary_matcher_agrees_with_the_compiled_pattern(boundary: str, tail: str) -> None:
-    """Boundary lines are matched as the feedparser's compiled pattern would: the same lines and groups."""
-    separator = "--" + boundary
-    pattern = feedparser_boundary_pattern(separator)
-    ours, real = email.feedparser.re.compile(pattern), re.compile(pattern)
-    assert not isinstance(ours, re.Pattern)  # the pattern was not compiled
-    for line in (separator + tail, separator[:-1] + tail, "x" + separator + tail, tail):
-        got, want = ours.match(line), real.match(line)
-        assert (got is None) == (want is None), line
-        if got is not None and want is not None:
-            assert [got.group(g) for g in ("end", "ws", "linesep")] == [
-                want.group(g) for g in ("end", "ws", "linesep")
-            ]
-
-
-def test_other_patterns_are_compiled_as_before() -> None:
-    """Patterns other than the boundary's reach the feedparser as real compiled patterns."""
-    assert isinstance(email.feedparser.re.compile(r"\r\n|\r|\n"), re.Pattern)
-    assert email.feedparser.re.escape("a.b") == re.escape("a.b")
