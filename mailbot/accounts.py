@@ -160,6 +160,7 @@ class Accounts:
             self.note(FAILED_LOGIN, shown, client, why)
             return Login(None, "failed")
         needs = account.role in self.policy.second_factor_roles
+        self.end_stale_sessions()
         token = self._open_session(account.name, client, second_factor=not needs)
         if not needs:
             self.note("login", account.name, client, "password")
@@ -267,8 +268,16 @@ class Accounts:
         return codes
 
     def sessions(self) -> list[StaffSession]:
-        """Every stored session (for admins)."""
+        """Every live session (for admins); the timed-out ones are deleted first."""
+        self.end_stale_sessions()
         return self.store.sessions()
+
+    def end_stale_sessions(self) -> int:
+        """Delete the sessions past their idle or absolute timeout (also done at every login)."""
+        now = self.clock()
+        return self.store.end_stale_sessions(
+            now - self.policy.session_absolute, now - self.policy.session_idle
+        )
 
     def security_log(self, limit: int = 500) -> Sequence[SecurityEvent]:
         """The newest security events."""

@@ -160,6 +160,9 @@ class StaffStore(Protocol):
     def end_sessions(self, name: str, keep: str | None = None) -> int:
         """Delete the sessions of `name` except `keep`; how many ended."""
 
+    def end_stale_sessions(self, created_before: datetime, seen_before: datetime) -> int:
+        """Delete the sessions created before the one or last seen before the other; how many ended."""
+
     def log(self, event: SecurityEvent) -> None:
         """Append to the security log."""
 

@@ -9,8 +9,8 @@ from starlette.testclient import TestClient
 
 from mailbot.core.staff import Role
 from mailbot.web.app import create_app
-from mailbot.web.console import Console
-from tests.web.conftest import PASSWORD, Clock, add_staff, csrf_of, log_in
+from mailbot.web.console import Console, open_console
+from tests.web.conftest import PASSWORD, Clock, add_staff, csrf_of, log_in, web_config
 
 NEW_PASSWORD = "another long passphrase"
 
@@ -268,3 +268,28 @@ def test_names_are_escaped_in_pages(staff_client: Callable[[Role], TestClient], 
     assert response.status_code == 400
     assert evil not in response.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
+
+
+def test_timed_out_sessions_are_swept(console: Console, browsers: Callable[[], TestClient]) -> None:
+    """Sessions nobody presents again are deleted once timed out (at the next login or sessions list)."""
+    add_staff(console, "clerk", Role.HOTLINE)
+    add_staff(console, "other", Role.HOTLINE)
+    log_in(browsers(), "clerk")
+    clock: Clock = console.clock  # type: ignore[assignment]
+    clock.advance(minutes=31)
+    log_in(browsers(), "other")
+    assert [s.name for s in console.accounts.sessions()] == ["other"]
+
+
+def test_english_texts_with_language_en(db_url: str, clock: Clock) -> None:
+    """`[bot] language = "en"`: the console speaks English (German is the default)."""
+    config = web_config(db_url, language="en")
+    console = open_console(config, clock=clock)
+    try:
+        with TestClient(create_app(console), base_url="http://127.0.0.1:8080") as browser:
+            page = browser.get("/login").text
+    finally:
+        console.desk.db.dispose()
+    assert '<html lang="en">' in page
+    assert "User name" in page
+    assert "Benutzername" not in page

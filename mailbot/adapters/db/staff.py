@@ -175,6 +175,12 @@ class SqlStaffStore:
                 query = query.where(StaffSessionRow.key != keep)
             return _rows(tx.session.execute(query))
 
+    def end_stale_sessions(self, created_before: datetime, seen_before: datetime) -> int:
+        """Delete the sessions created before the one or last seen before the other; how many ended."""
+        with self.db.transaction() as tx:
+            stale = or_(StaffSessionRow.created_at < created_before, StaffSessionRow.seen_at < seen_before)
+            return _rows(tx.session.execute(delete(StaffSessionRow).where(stale)))
+
     def log(self, event: SecurityEvent) -> None:
         """Append to the security log."""
         with self.db.transaction() as tx:
