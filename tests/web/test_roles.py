@@ -47,6 +47,26 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("/admin/sessions", "GET"): Role.ADMIN,
     ("/admin/sessions/end", "POST"): Role.ADMIN,
     ("/admin/security-log", "GET"): Role.ADMIN,
+    # The dashboard and an event's list (h): every account reads; the search is a POST (no names in URLs).
+    ("/dashboard/live", "GET"): Role.VIEWER,
+    ("/events/{event_id}", "GET"): Role.VIEWER,
+    ("/events/{event_id}", "POST"): Role.VIEWER,
+    # The hotline: add and cancel (one, or several after a preview).
+    ("/events/{event_id}/add", "POST"): Role.HOTLINE,
+    ("/events/{event_id}/registrations/{registration_id:int}/cancel", "GET"): Role.HOTLINE,
+    ("/events/{event_id}/registrations/{registration_id:int}/cancel", "POST"): Role.HOTLINE,
+    ("/events/{event_id}/bulk-cancel", "POST"): Role.HOTLINE,
+    ("/events/{event_id}/bulk-cancel/confirm", "POST"): Role.HOTLINE,
+    # Organisers: exports, audit history, send-access, triage and a mail's decision trail.
+    ("/events/{event_id}/export.csv", "GET"): Role.ORGANISER,
+    ("/events/{event_id}/export.xlsx", "GET"): Role.ORGANISER,
+    ("/events/{event_id}/history", "GET"): Role.ORGANISER,
+    ("/events/{event_id}/registrations/{registration_id:int}/history", "GET"): Role.ORGANISER,
+    ("/events/{event_id}/send-access", "GET"): Role.ORGANISER,
+    ("/events/{event_id}/send-access", "POST"): Role.ORGANISER,
+    ("/events/{event_id}/send-access/progress", "GET"): Role.ORGANISER,
+    ("/triage", "GET"): Role.ORGANISER,
+    ("/mails/{ledger_id:int}", "GET"): Role.ORGANISER,
 }
 # Who tries each route: nobody logged in, then each role.
 WHO: tuple[Role | None, ...] = (None, *Role)
@@ -68,7 +88,7 @@ def declared(app_routes: list[object]) -> dict[tuple[str, str], Role | None]:
 
 @pytest.fixture
 def seeded(console: Console) -> dict[str, str]:
-    """A registration in the test event; path parameter name -> the value a route's URL is filled with."""
+    """A registration and a processed mail; path parameter name -> the value a route's URL is filled with."""
     added = console.desk.admin_register(
         EVENT["id"],
         name="Erika Mustermann",
@@ -80,7 +100,26 @@ def seeded(console: Console) -> dict[str, str]:
         notify=False,
     )
     assert added.registration_id is not None
-    return {"event_id": str(EVENT["id"]), "registration_id": str(added.registration_id), "name": "nobody"}
+    with console.desk.db.transaction() as tx:
+        ledger_id = tx.add_ledger(
+            folder="INBOX",
+            uidvalidity=1,
+            uid=1,
+            message_id="<m1@example.org>",
+            internaldate=console.clock(),
+            size=100,
+            outcome="not-registration",
+            reason="no keyword",
+            rule_hits=[("keyword", "no keyword")],
+            sender="someone@example.org",
+            subject="Hallo",
+            now=console.clock(),
+        )
+    return {
+        "event_id": str(EVENT["id"]),
+        "registration_id": str(added.registration_id),
+        "ledger_id": str(ledger_id),
+    }
 
 
 def url_of(path: str, values: dict[str, str]) -> str:
