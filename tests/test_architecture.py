@@ -160,20 +160,6 @@ KNOWN_LONG_MODULES: set[str] = {
 }
 KNOWN_DOCSTRINGS: set[str] = {
     "mailbot.adapters.journal: 9 lines",
-    "mailbot.core.authentication: 7 lines",
-    "mailbot.core.encoded_words: 6 lines",
-    "mailbot.core.html_text: 7 lines",
-    "mailbot.core.identity: 8 lines",
-    "mailbot.core.intent: 4 lines",
-    "mailbot.core.keyword: 12 lines",
-    "mailbot.core.mime: 9 lines",
-    "mailbot.migrations.versions.0001_initial: 5 lines",
-    "mailbot.migrations.versions.0002_intents_promotions_bounces: 5 lines",
-    "mailbot.migrations.versions.0003_phone_access_audit: 5 lines",
-    "mailbot.migrations.versions.0004_content_hash: 5 lines",
-    "mailbot.migrations.versions.0005_email_folded: 5 lines",
-    "mailbot.migrations.versions.0006_decoded_hash: 5 lines",
-    "mailbot.migrations.versions: none",
     "mailbot.sender: 16 lines",
 }
 KNOWN_IMPORT_TIME_EFFECTS: set[str] = set()

@@ -1,11 +1,4 @@
-"""The optional sender-trust gate: is the From domain vouched for by our own receiving server (RFC 8601)?
-
-Only Authentication-Results headers whose authserv-id is the configured one (`[bot] authserv_id`) count;
-all others are ignored, wherever they stand (RFC 8601 §5: a reader trusts only the ids it knows, because
-anyone can write such a header, and a receiving server may add none). The sender counts as authenticated
-when DMARC passed for the From domain, or SPF passed for an envelope domain aligned with it (the same domain,
-or one a subdomain of the other: relaxed alignment, RFC 7489 §3.1.2).
-"""
+"""The optional sender-trust gate: is the From domain vouched for by our own receiving server (RFC 8601)?"""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""RFC 2047 encoded-words split out of a header value in one pass (email.header.decode_header's result).
-
-email.header.decode_header is quadratic on crafted headers: its pattern scans to the line's end once per
-"=?cs?q?" without a closing "?=", and it pops words from the front of a list and concatenates bytes in a
-loop. This reads the same words with str.find, each character looked at a bounded number of times; the
-tests hold it to decode_header's result as the reference.
-"""
+"""RFC 2047 encoded-words split out of a header value in one pass (email.header.decode_header's result)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,4 @@
-"""The visible text of an HTML body in one forward pass (html.parser is quadratic on unclosed tags).
-
-html.parser.HTMLParser (Python 3.11) rescans the rest of the document for every "<a " that never closes:
-hours for a crafted mail of a few megabytes. Here every search starts where the previous one ended, so
-each character is looked at a bounded number of times. What counts as text follows HTMLParser's reading
-of well-formed HTML (the tests compare both); broken markup is read the way that stays linear: an
-unterminated tag, comment or script hides the rest of the document.
-"""
+"""The visible text of an HTML body in one forward pass (html.parser is quadratic on unclosed tags)."""
 
 from __future__ import annotations
 

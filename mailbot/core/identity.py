@@ -1,12 +1,4 @@
-"""A mail's identity beyond its IMAP UID: two hashes of what a move or a restore keeps (RFC 7352 practice).
-
-When a folder is recreated or restored (new UIDVALIDITY), or staff move a handled mail back into the folder
-(new UID), the same mail must not be processed twice. `content_hash` covers the raw body and the From, To,
-Subject, Date and Message-ID headers; trace headers a server may add (Received, Return-Path, Delivered-To,
-X-...) are left out, so the same mail hashes the same wherever it lies. A restore may also re-encode bodies
-(8bit -> quoted-printable or base64, RFC 6152 downgrade): `decoded_hash` covers what survives that, the
-decoded values of the same headers and the decoded content of every part.
-"""
+"""A mail's identity beyond its IMAP UID: two hashes of what a move or a restore keeps (RFC 7352 practice)."""
 
 from __future__ import annotations
 

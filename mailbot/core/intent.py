@@ -1,8 +1,4 @@
-"""What a person wants: register, cancel or ask for their status (German and English words).
-
-Quoted text never counts (see keyword.own_text). Precedence: cancel, then status, then register: "Abmeldung
-Digitalisierung 08.10." is a cancellation, "Status Digitalisierung 08.10." a status query.
-"""
+"""What a person wants: register, cancel or ask for their status (German and English words)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,4 @@
-"""Finding an event's keyword in what people write: exact on words and date, tolerant of form.
-
-The rule, for every configured keyword (nothing is specific to one event):
-- words match case-insensitively and exactly (no typo tolerance); ä/ö/ü/ß may also be written ae/oe/ue/ss, in
-  the keyword as in the mail: both are folded to the written-out form before they are compared;
-- between the parts any run of spaces (also non-breaking and other Unicode spaces), line breaks, quotes
-  („“"”‚‘'’«»), colons, commas and dashes is allowed, and so is none;
-- a date ``dd.mm.`` matches with or without leading zeros, with or without the trailing dot, with spaces
-  around the dots and with a year after it (``8.10``, ``08.10.2020``, ``8. 10. 20``); it never matches
-  another day or month (``09.10.``, ``08.11.``, ``18.10.``);
-- it is searched in the Subject (any Re:/AW:/WG:/Fwd: prefix is irrelevant) and in the first 10 non-empty
-  lines of the sender's own text (quoted text is removed first).
-"""
+"""Finding an event's keyword in what people write: exact on words and date, tolerant of form."""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
-"""Outgoing mail as bytes: a small MIME writer for the desk's own replies (RFC 5322, 2045-2047, 2183).
-
-The email package's `EmailMessage` parses every header it is given and refolds it on output: ~2.5 ms per
-reply, a third of the desk's time per mail in a rush. Our replies have one fixed shape (a text part and
-maybe a calendar file), so they are written directly: ~0.1 ms. The values arrive on one line already
-(`replies._one_line`); non-ASCII text is RFC 2047-encoded (one encoded word when it fits the line, else
-encoded and folded by `email.header.Header`), long ASCII text is folded at blanks (encoded-words where a
-word is too long for a 998-octet line), the body is quoted-printable when it isn't short 7-bit lines,
-attachments are base64. Only an addr-spec with a non-ASCII local part is written in UTF-8 (RFC 6532).
-"""
+"""Outgoing mail as bytes: a small MIME writer for the desk's own replies (RFC 5322, 2045-2047, 2183)."""
 
 from __future__ import annotations
 

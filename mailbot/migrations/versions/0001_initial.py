@@ -1,9 +1,4 @@
-"""initial schema: events, ledger, registrations, outbox, state
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-24 19:07:10.981856
-"""
+"""Initial schema: events, ledger, registrations, outbox, state."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Intents in the ledger, promotions and undeliverable replies on registrations, bounces in the outbox.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-24
-"""
+"""Intents in the ledger, promotions and undeliverable replies on registrations, bounces in the outbox."""
 
 from __future__ import annotations
 

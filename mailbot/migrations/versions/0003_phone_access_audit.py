@@ -1,9 +1,4 @@
-"""Phone registrations, access data and reminder bookkeeping, and the audit log.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-24
-"""
+"""Phone registrations, access data and reminder bookkeeping, and the audit log."""
 
 from __future__ import annotations
 

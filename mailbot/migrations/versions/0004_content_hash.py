@@ -1,9 +1,4 @@
-"""Content hash in the ledger: a mail is recognised after a UIDVALIDITY change or a move back into the folder.
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-24
-"""
+"""Content hash in the ledger: a mail is recognised after a UIDVALIDITY change or a move back."""
 
 from __future__ import annotations
 

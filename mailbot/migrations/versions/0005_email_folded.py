@@ -1,9 +1,4 @@
-"""Registrations remember their address without a +tag: one person per mailbox ([bot] fold_subaddress).
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-06
-"""
+"""Registrations remember their address without a +tag: one person per mailbox ([bot] fold_subaddress)."""
 
 from __future__ import annotations
 

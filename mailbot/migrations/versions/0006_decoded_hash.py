@@ -1,9 +1,4 @@
-"""Decoded hash in the ledger: a mail is recognised after a restore that re-encoded its body (issue 12 §5).
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-06
-"""
+"""Decoded hash in the ledger: a mail is recognised after a restore that re-encoded its body (issue 12 §5)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""The Alembic revisions, one module per schema change, chained by down_revision."""
