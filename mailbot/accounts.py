@@ -22,7 +22,7 @@ from mailbot.core.staff import (
 )
 from mailbot.ports import Clock, Credentials, StaffStore
 
-log = logging.getLogger("mailbot.web")
+log = logging.getLogger("mailbot.accounts")
 
 TOUCH_EVERY = timedelta(seconds=60)  # a session's "last seen" is written at most this often
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -29,7 +32,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
     if not _loopback(host) and not (config.web.public_url or "").startswith("https://"):
         log.warning("the console listens on %s without TLS: put a TLS reverse proxy in front (README)", host)
     log.info("staff console on http://%s:%s/", host if ":" not in host else f"[{host}]", port)
-    uvicorn.run(
+    settings = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -39,3 +42,21 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         access_log=False,  # it would log client addresses; logins and refusals go to the security log
         log_config=None,  # mailbot's own logging configuration
     )
+    _Server(settings).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server ending gracefully on SIGTERM/SIGINT with exit status 0, as `mailbot run` does.
+
+    (uvicorn re-raises the signal after its shutdown, so the process would end "killed by SIGTERM".)
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Stop the server on SIGTERM/SIGINT (a second SIGINT forces it); restore the handlers after."""
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
