@@ -93,7 +93,6 @@ KNOWN_LAYER_VIOLATIONS: set[str] = {
     "mailbot.adapters.db.engine -> mailbot.adapters.private",
     "mailbot.adapters.db.ownership -> mailbot.adapters.addresses",
     "mailbot.adapters.erasure -> mailbot.adapters.db.erasure",
-    "mailbot.adapters.oauth -> mailbot.adapters.command",
     "mailbot.adapters.ownership -> mailbot.adapters.db.ownership",
     "mailbot.cli -> mailbot.adapters.exports.csv_export",
     "mailbot.cli -> mailbot.adapters.exports.xlsx_export",

@@ -1,4 +1,4 @@
-"""OAuth 2.0 access tokens (adapters/oauth.py): token commands, msal, caching and refresh, no token leaks."""
+"""OAuth 2.0 access tokens (adapters/oauth/): token commands, msal, caching and refresh, no token leaks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from mailbot.adapters import oauth
 from mailbot.adapters.imap import ImapMailbox
 from mailbot.adapters.oauth import (
     AccessToken,
@@ -21,6 +20,7 @@ from mailbot.adapters.oauth import (
     TokenError,
     TokenProvider,
 )
+from mailbot.adapters.oauth import tokens as oauth_tokens
 from mailbot.adapters.tls import refused, xoauth2_string
 from mailbot.bootstrap import imap_token, smtp_token
 from mailbot.config import parse_config
@@ -205,7 +205,7 @@ class FakeMsal:
 def fake_msal(monkeypatch: pytest.MonkeyPatch) -> FakeMsal:
     """A fake msal module in the oauth adapter's place, answering with a token until told otherwise."""
     fake = FakeMsal({"access_token": "eyJ.msal.token", "expires_in": 3599, "token_type": "Bearer"})
-    monkeypatch.setattr(oauth, "msal", fake.module)
+    monkeypatch.setattr(oauth_tokens, "msal", fake.module)
     return fake
 
 
@@ -258,7 +258,7 @@ def test_msal_error_answer_is_a_clear_token_error(fake_msal: FakeMsal) -> None:
 
 def test_msal_missing_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without msal (the [oauth] extra), a fetch is one TokenError line naming the pip command."""
-    monkeypatch.setattr(oauth, "msal", None)
+    monkeypatch.setattr(oauth_tokens, "msal", None)
     source = MsalTokenSource(
         client_id="app-id", client_secret="app-secret", authority="https://h/t", scopes=["s"]
     )

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 @runtime_checkable
 class ForgetsRefused(Protocol):
-    """A token cache that can drop a token the server refused (adapters/oauth.py TokenProvider)."""
+    """A token cache that can drop a token the server refused (adapters/oauth/ TokenProvider)."""
 
     def forget(self, refused: str) -> None:
         """The server refused this token: the next login fetches a new one."""

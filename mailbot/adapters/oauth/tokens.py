@@ -18,7 +18,7 @@ try:
 except ModuleNotFoundError:  # the [oauth] extra; MsalTokenSource.fetch() says how to install it
     msal = None
 
-from mailbot.adapters.command import CommandTimeoutError, OutputTooLargeError, run_command
+from mailbot.adapters.oauth.command import CommandTimeoutError, OutputTooLargeError, run_command
 from mailbot.errors import MailbotError
 
 OAUTH_EXTRA = "pip install 'mailbot[oauth]'"
@@ -109,7 +109,7 @@ class CommandTokenSource:
 
     The command's error output is never shown or logged: token tools may print secrets there. Its failures
     are reported by exit status only, with the hint to run it by hand. A command that takes longer than
-    `timeout` is killed together with every process it started (adapters/command.py).
+    `timeout` is killed together with every process it started (oauth/command.py).
     """
 
     def __init__(self, argv: Sequence[str], *, timeout: float = 30.0) -> None:
