@@ -101,7 +101,7 @@ class StaffConsole:
     # --- reads ---------------------------------------------------------------------------------------
     def dashboard(self, now: datetime) -> Dashboard:
         """Every configured event's numbers (as `mailbot status`) and the health (as `mailbot health`)."""
-        with self.desk.db.transaction() as tx:
+        with self.desk.db.reading() as tx:
             summaries = {s.event_id: s for s in tx.summaries()}
             paused = tx.get_state(PAUSED_SINCE)
             reason = tx.get_state(PAUSE_REASON)
@@ -136,34 +136,34 @@ class StaffConsole:
 
     def registrations(self, event_id: str, query: ListQuery) -> RegistrationPage:
         """A page of the event's list (arrival order; status filter; search by name, address, phone)."""
-        with self.desk.db.transaction() as tx:
+        with self.desk.db.reading() as tx:
             return tx.registration_page(event_id, query)
 
     def registration(self, event_id: str, registration_id: int) -> RegistrationLine | None:
         """One registration of the event, or None."""
-        with self.desk.db.transaction() as tx:
+        with self.desk.db.reading() as tx:
             return tx.registration_line(event_id, registration_id)
 
     def history(
         self, event_id: str, *, registration_id: int | None = None, page: int = 1
     ) -> tuple[list[AuditLine], int]:
         """The audit history of the event (or of one registration), newest first, by pages."""
-        with self.desk.db.transaction() as tx:
+        with self.desk.db.reading() as tx:
             return tx.audit_lines(event_id, registration_id=registration_id, page=page)
 
     def triage(self) -> tuple[list[TriageLine], list[FailedReply]]:
         """What `mailbot triage` lists: mails left alone or not answered, and replies that failed."""
-        with self.desk.db.transaction() as tx:
+        with self.desk.db.reading() as tx:
             return tx.triage_lines(TRIAGE_OUTCOMES), tx.failed_reply_lines()
 
     def trail(self, ledger_id: int) -> MailTrail | None:
         """A mail's decision trail (what `mailbot inspect` shows)."""
-        with self.desk.db.transaction() as tx:
+        with self.desk.db.reading() as tx:
             return tx.mail_trail(ledger_id)
 
     def export(self, event_id: str, fmt: str, now: datetime) -> bytes:
         """The event's registrations as `mailbot export --event ID [--format xlsx]` writes them."""
-        with self.desk.db.transaction() as tx:
+        with self.desk.db.reading() as tx:
             rows = tx.export_rows(event_id)
         if fmt == "xlsx":
             return render_xlsx(rows, [self.desk.events[event_id]], self.tz, now.astimezone(self.tz))
@@ -211,5 +211,5 @@ class StaffConsole:
 
     def access_progress(self, event_id: str) -> MailingProgress:
         """Served, sent, waiting and failed of the event's access-data mailing."""
-        with self.desk.db.transaction() as tx:
+        with self.desk.db.reading() as tx:
             return tx.mailing_progress(event_id, ReplyStatus.ACCESS.value, ACCESS_COLUMN)

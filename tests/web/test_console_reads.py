@@ -83,3 +83,16 @@ def test_dashboard_counts_and_access_progress(db_url: str) -> None:
     assert console.send_access(EVENT_ID) == 0
     progress = console.access_progress(EVENT_ID)
     assert (progress.served, progress.sent, progress.pending, progress.failed) == (2, 0, 2, 0)
+
+
+def test_a_page_reads_while_a_pass_holds_the_write_lock(db_url: str) -> None:
+    """The list and the history read a snapshot: they don't wait for a transaction holding the write lock."""
+    desk = make_desk(db_url)
+    console = StaffConsole(desk)
+    _add(console, "Erna", "1")
+    with desk.db.transaction() as tx:
+        tx.lock_event(EVENT_ID)  # SQLite: BEGIN IMMEDIATE holds the one write lock, as a pass's batch does
+        tx.audit(EVENT_ID, 1, actor="test", action="noted", old=None, new=None, now=NOW)
+        assert [line.name for line in console.registrations(EVENT_ID, ListQuery()).lines] == ["Erna"]
+        assert console.history(EVENT_ID)[1] == 1  # the uncommitted entry is not seen
+    assert console.history(EVENT_ID)[1] == 2

@@ -38,9 +38,15 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:  # n
     cursor.close()
 
 
+_READ_ONLY = "mailbot_read_only"  # an execution option: the connection's transaction only reads
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    """BEGIN IMMEDIATE: a writer takes the lock up front, so read-then-write can't deadlock or go stale."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE: a writer takes the lock up front, so read-then-write can't deadlock or go stale.
+
+    A read-only transaction (`Database.reading`) begins DEFERRED: in WAL mode it reads a snapshot without
+    the write lock, so a console page neither waits for a pass's batch nor holds one up."""
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -79,6 +85,7 @@ class Database:
         self.fold_subaddress = fold_subaddress  # one person per address without its +tag ([bot] setting)
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine.execution_options(**{_READ_ONLY: True}))
         # A buffered transaction writes its held-back rows before the session touches the database.
         event.listen(self._sessions, "do_orm_execute", flush_before_statement)
         event.listen(self._sessions, "before_flush", flush_before_unit_of_work)
@@ -119,6 +126,16 @@ class Database:
             session.info["tx"] = tx
             yield tx
             tx.flush()
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """A transaction that only reads (the console's pages): SQLite reads a snapshot without the write
+        lock; nothing it does is committed."""
+        with self._readers() as session:
+            try:
+                yield Tx(session, fold_subaddress=self.fold_subaddress)
+            finally:
+                session.rollback()
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """The server accepted the reply: never send it again; note the first reply time.
