@@ -197,13 +197,19 @@ def cycles(modules: Mapping[str, Module]) -> set[str]:
 
 
 def late_imports(modules: Mapping[str, Module]) -> set[str]:
-    """'module -> imported' for each import inside a function (TYPE_CHECKING blocks are allowed)."""
-    return {
+    """'module -> imported' for each import inside a function (TYPE_CHECKING blocks are allowed), and for
+    each dynamic import (importlib.import_module, __import__) wherever it stands."""
+    found = {
         f"{module.name} -> {imported.name}"
         for module in modules.values()
         for imported in imports(module, modules)
         if imported.late and not imported.type_checking
     }
+    for module in modules.values():
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Call) and _called_name(node) in {"import_module", "__import__"}:
+                found.add(f"{module.name} -> {ast.unparse(node)}")
+    return found
 
 
 def long_modules(modules: Mapping[str, Module], limit: int) -> dict[str, int]:

@@ -339,17 +339,22 @@ def test_no_late_imports() -> None:
 
 
 def test_late_import_check_can_fail() -> None:
-    """The late-import check flags imports in functions and methods, not top-level or TYPE_CHECKING ones."""
+    """The late-import check flags imports in functions and methods and dynamic ones, not top-level ones."""
     modules = synthetic(
         mailbot__a=(
             "import os\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mailbot.c\n"
             "def f():\n    if True:\n        import json\n"
             "class K:\n    async def m(self):\n        from mailbot import b\n"
+            "def g():\n    return importlib.import_module('mailbot.c')\n"
         ),
         mailbot__b="",
         mailbot__c="",
     )
-    assert import_graph.late_imports(modules) == {"mailbot.a -> json", "mailbot.a -> mailbot.b"}
+    assert import_graph.late_imports(modules) == {
+        "mailbot.a -> json",
+        "mailbot.a -> mailbot.b",
+        "mailbot.a -> importlib.import_module('mailbot.c')",
+    }
 
 
 def test_modules_are_small() -> None:
