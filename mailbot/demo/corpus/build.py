@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from mailbot.demo.corpus.context import _Context
-from mailbot.demo.corpus.keywords import _parse_keyword, keyword_variants
+from mailbot.demo.corpus.context import Context
+from mailbot.demo.corpus.keywords import keyword_variants, parse_keyword
 from mailbot.demo.corpus.model import CorpusMail
-from mailbot.demo.corpus.registrations import _plan_registration, _plan_repeat
-from mailbot.demo.corpus.rendering import _render_letter
-from mailbot.demo.corpus.robots import _auto_reply, _unrelated
+from mailbot.demo.corpus.registrations import plan_registration, plan_repeat
+from mailbot.demo.corpus.rendering import render_letter
+from mailbot.demo.corpus.robots import auto_reply, unrelated_mail
 
 
 @dataclass(frozen=True)
@@ -53,25 +53,25 @@ def build_corpus(
     rng = random.Random(seed)  # noqa: S311 (test data, not cryptography)
     invited = start - timedelta(days=3, hours=-2)
     variants = keyword_variants(keyword, year=start.year)
-    ctx = _Context(rng, " ".join(keyword.split()), _parse_keyword(keyword), to, start.year, invited, variants)
+    ctx = Context(rng, " ".join(keyword.split()), parse_keyword(keyword), to, start.year, invited, variants)
     ctx.invite_id = ctx.message_id("hex", ctx.to_domain, invited)
 
     # Registrations keep their order; the others get a random place (a repeat after its original).
-    letters = [_plan_registration(ctx) for _ in range(registrations)]
+    letters = [plan_registration(ctx) for _ in range(registrations)]
     drafts = [
-        _Draft(i, partial(_render_letter, ctx, "registration", letter)) for i, letter in enumerate(letters)
+        _Draft(i, partial(render_letter, ctx, "registration", letter)) for i, letter in enumerate(letters)
     ]
     for index, original in enumerate(rng.sample(range(registrations), repeats)):
-        repeat = partial(_render_letter, ctx, "repeat", _plan_repeat(ctx, letters[original], index))
+        repeat = partial(render_letter, ctx, "repeat", plan_repeat(ctx, letters[original], index))
         drafts.append(_Draft(rng.uniform(original + 0.5, registrations + 1), repeat))
     for index in range(unrelated):
-        drafts.append(_Draft(rng.uniform(-0.5, registrations), partial(_unrelated, ctx, index)))
+        drafts.append(_Draft(rng.uniform(-0.5, registrations), partial(unrelated_mail, ctx, index)))
     for index in range(auto_replies):
         bounced = rng.randrange(registrations) if registrations else None
         person = None if bounced is None else letters[bounced].person
         low = bounced + 0.5 if bounced is not None and index % 4 == 1 else -0.5
         drafts.append(
-            _Draft(rng.uniform(low, registrations + 1), partial(_auto_reply, ctx, index, bounced=person))
+            _Draft(rng.uniform(low, registrations + 1), partial(auto_reply, ctx, index, bounced=person))
         )
     drafts.sort(key=lambda d: d.key)
 

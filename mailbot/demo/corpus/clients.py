@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
-class _Client:
+class Client:
     """How one mail program writes a message."""
 
     name: str
@@ -31,7 +31,7 @@ class _Client:
     headers_last: bool = False  # X-Mailer & co. after the MIME headers
 
 
-_OUTLOOK = _Client(
+_OUTLOOK = Client(
     "outlook",
     layout="alternative",
     charset="iso-8859-1",
@@ -45,7 +45,7 @@ _OUTLOOK = _Client(
     outlook_quote=True,
     headers_last=True,
 )
-_OUTLOOK16 = replace(
+OUTLOOK16 = replace(
     _OUTLOOK, name="outlook16", headers=(("X-Mailer", "Microsoft Outlook 16.0"), ("Content-Language", "de"))
 )
 _OUTLOOK_WEB = replace(
@@ -69,7 +69,7 @@ _WINLIVE = replace(
     html_style="winlive",
     msgid="winlive",
 )
-_THUNDERBIRD = _Client(
+THUNDERBIRD = Client(
     "thunderbird",
     (
         (
@@ -83,7 +83,7 @@ _THUNDERBIRD = _Client(
     boundary="thunderbird",
     flowed=True,
 )
-_APPLE_MAIL = _Client(
+APPLE_MAIL = Client(
     "apple-mail",
     (("X-Mailer", "Apple Mail (2.3608.120.23.2.1)"),),
     layout="alternative",
@@ -95,7 +95,7 @@ _APPLE_MAIL = _Client(
     boundary="apple",
     mime_version="1.0 (Mac OS X Mail 13.4 \\(3608.120.23.2.1\\))",
 )
-_IPHONE = _Client(
+_IPHONE = Client(
     "iphone",
     (("X-Mailer", "iPhone Mail (17H35)"),),
     charset="utf-8",
@@ -113,7 +113,7 @@ _IPHONE_B64 = replace(
     word_enc="B",
     reply="AW: ",
 )
-_GMX = _Client(
+_GMX = Client(
     "gmx-freemail",
     (
         ("X-Priority", "3"),
@@ -137,7 +137,7 @@ _WEBDE = replace(
     word_enc="B",
     word_whole=True,
 )
-_GMAIL = _Client(
+GMAIL = Client(
     "gmail",
     layout="alternative",
     text_cte="auto",
@@ -148,7 +148,7 @@ _GMAIL = _Client(
     boundary="gmail",
     quote_charset=True,
 )
-_SAMSUNG = _Client(
+_SAMSUNG = Client(
     "samsung-email",
     layout="alternative",
     text_cte="base64",
@@ -161,7 +161,7 @@ _SAMSUNG = _Client(
     boundary="samsung",
     footer="\n\nVon meinem Samsung Galaxy Smartphone gesendet.",
 )
-_ROUNDCUBE = _Client(
+_ROUNDCUBE = Client(
     "roundcube",
     (("User-Agent", "Roundcube Webmail/1.4.8"),),
     text_cte="auto",
@@ -169,7 +169,7 @@ _ROUNDCUBE = _Client(
     msgid="hex",
     flowed=True,
 )
-_K9 = _Client(
+_K9 = Client(
     "k9-mail",
     (("User-Agent", "K-9 Mail for Android"),),
     word_enc="B",
@@ -177,17 +177,17 @@ _K9 = _Client(
 )
 
 # (domain, program): who writes from where. Drawn as a deck, so every pair appears once per round of 41.
-_FIRM = "firm"
-_SENDER_DECK: tuple[tuple[str, _Client], ...] = (
+FIRM = "firm"
+SENDER_DECK: tuple[tuple[str, Client], ...] = (
     *[("gmx.de", _GMX)] * 4,
-    *[("gmx.de", c) for c in (_IPHONE, _THUNDERBIRD, _OUTLOOK16, _SAMSUNG)],
+    *[("gmx.de", c) for c in (_IPHONE, THUNDERBIRD, OUTLOOK16, _SAMSUNG)],
     *[("web.de", _WEBDE)] * 3,
-    *[("web.de", c) for c in (_IPHONE_B64, _THUNDERBIRD, _WINLIVE)],
-    *[("t-online.de", c) for c in (_OUTLOOK16, _OUTLOOK16, _THUNDERBIRD, _IPHONE, _WINLIVE, _SAMSUNG)],
-    *[("gmail.com", c) for c in (_GMAIL, _GMAIL, _GMAIL, _SAMSUNG, _IPHONE, _K9)],
-    *[("outlook.de", c) for c in (_OUTLOOK_WEB, _OUTLOOK_WEB, _OUTLOOK16)],
-    *[("freenet.de", c) for c in (_ROUNDCUBE, _THUNDERBIRD)],
+    *[("web.de", c) for c in (_IPHONE_B64, THUNDERBIRD, _WINLIVE)],
+    *[("t-online.de", c) for c in (OUTLOOK16, OUTLOOK16, THUNDERBIRD, _IPHONE, _WINLIVE, _SAMSUNG)],
+    *[("gmail.com", c) for c in (GMAIL, GMAIL, GMAIL, _SAMSUNG, _IPHONE, _K9)],
+    *[("outlook.de", c) for c in (_OUTLOOK_WEB, _OUTLOOK_WEB, OUTLOOK16)],
+    *[("freenet.de", c) for c in (_ROUNDCUBE, THUNDERBIRD)],
     *[("posteo.de", c) for c in (_ROUNDCUBE, _K9)],
-    *[("icloud.com", c) for c in (_APPLE_MAIL, _APPLE_MAIL, _IPHONE, _IPHONE_B64)],
-    *[(_FIRM, c) for c in (_OUTLOOK16, _OUTLOOK16, _THUNDERBIRD, _APPLE_MAIL)],
+    *[("icloud.com", c) for c in (APPLE_MAIL, APPLE_MAIL, _IPHONE, _IPHONE_B64)],
+    *[(FIRM, c) for c in (OUTLOOK16, OUTLOOK16, THUNDERBIRD, APPLE_MAIL)],
 )

@@ -9,33 +9,33 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mailbot.demo.corpus.clients import _FIRM
-from mailbot.demo.corpus.keywords import _Keyword
+from mailbot.demo.corpus.clients import FIRM
+from mailbot.demo.corpus.keywords import Keyword
 from mailbot.demo.corpus.model import _T
 from mailbot.demo.corpus.people import (
-    _FEMALE,
-    _FORMS,
-    _LAST,
-    _MALE,
-    _NAME_TRIES,
-    _PLZ,
-    _STREETS,
-    _TRADES,
-    _UMLAUT_LAST,
-    _Deck,
-    _german_time,
-    _Person,
-    _slug,
+    FEMALE,
+    FORMS,
+    LAST,
+    MALE,
+    NAME_TRIES,
+    PLZ,
+    STREETS,
+    TRADES,
+    UMLAUT_LAST,
+    Deck,
+    Person,
+    german_time,
+    slug,
 )
 
 
 @dataclass
-class _Context:
+class Context:
     """Everything the renderers share: the seeded random source, the keyword, uniqueness bookkeeping."""
 
     rng: random.Random
     keyword: str
-    kw: _Keyword
+    kw: Keyword
     to: str
     year: int
     invited: datetime  # when the city sent the invitation people reply to and forward
@@ -47,7 +47,7 @@ class _Context:
     first_ids: dict[str, str] = field(
         default_factory=dict
     )  # casefolded sender -> Message-ID of the first mail
-    decks: dict[str, _Deck[Any]] = field(default_factory=dict)
+    decks: dict[str, Deck[Any]] = field(default_factory=dict)
 
     @property
     def to_domain(self) -> str:
@@ -55,7 +55,7 @@ class _Context:
 
     def draw(self, name: str, items: Sequence[_T]) -> _T:
         """The next item of the named deck (created on first use)."""
-        deck = self.decks.setdefault(name, _Deck(self.rng, items))
+        deck = self.decks.setdefault(name, Deck(self.rng, items))
         item: _T = deck.draw()
         return item
 
@@ -86,7 +86,7 @@ class _Context:
             "android": lambda: f"{r.getrandbits(40):x}.{self.token(hexdigits, 8)}",
             "winlive": lambda: self.token(hexdigits.upper(), 32),
             "hex": lambda: self.token(hexdigits, 32),
-            "postfix": lambda: f"{_german_time(when):%Y%m%d%H%M%S}.{self.token('BCDFGHJKLMNPQRSTVWXYZ', 12)}",
+            "postfix": lambda: f"{german_time(when):%Y%m%d%H%M%S}.{self.token('BCDFGHJKLMNPQRSTVWXYZ', 12)}",
         }
         return makers[style]()
 
@@ -96,27 +96,27 @@ class _Context:
         A corpus larger than the name tables (tens of thousands of mails, for benchmarks) gets namesakes,
         as a city does; their addresses still differ (see `_local_part`).
         """
-        for _ in range(_NAME_TRIES):
+        for _ in range(NAME_TRIES):
             female = self.rng.random() < 0.5
-            first = self.rng.choice(_FEMALE if female else _MALE)
-            last = self.rng.choice(_UMLAUT_LAST if umlaut else _LAST)
+            first = self.rng.choice(FEMALE if female else MALE)
+            last = self.rng.choice(UMLAUT_LAST if umlaut else LAST)
             if (first.casefold(), last.casefold()) not in self.used_names:
                 self.used_names.add((first.casefold(), last.casefold()))
                 return first, last, female
         return first, last, female
 
-    def person(self, domain: str, form: str | None = None) -> _Person:
+    def person(self, domain: str, form: str | None = None) -> Person:
         """A new sender at `domain` (or at a local firm) with an address nobody else in the corpus has."""
         r = self.rng
-        form = form or self.draw("form", _FORMS)
+        form = form or self.draw("form", FORMS)
         first, last, female = self.name_pair(umlaut=form == "reversed" and r.random() < 0.6)
-        partner = r.choice(_MALE if female else _FEMALE) if form == "couple" else ""
+        partner = r.choice(MALE if female else FEMALE) if form == "couple" else ""
         firm = ""
-        if domain == _FIRM:
-            domain_pattern, firm_pattern = self.draw("trade", _TRADES)
-            domain, firm = domain_pattern.format(s=_slug(last)), firm_pattern.format(last=last)
+        if domain == FIRM:
+            domain_pattern, firm_pattern = self.draw("trade", TRADES)
+            domain, firm = domain_pattern.format(s=slug(last)), firm_pattern.format(last=last)
         local = self._local_part(
-            domain, f=_slug(first), last=_slug(last), partner=_slug(partner), firm=firm, form=form
+            domain, f=slug(first), last=slug(last), partner=slug(partner), firm=firm, form=form
         )
         if not firm and r.random() < 0.12:  # some providers show (and people copy) "Klaus.Meier@t-online.de"
             local = ".".join(p.capitalize() for p in local.split("."))
@@ -131,11 +131,11 @@ class _Context:
         }.get(form, "")
         if local == "info":
             display = firm
-        street = f"{r.choice(_STREETS)} {r.randint(1, 180)}"
+        street = f"{r.choice(STREETS)} {r.randint(1, 180)}"
         phone = (
             f"02305 {r.randint(20000, 999999)}" if r.random() < 0.7 else f"0171 {r.randint(1000000, 9999999)}"
         )
-        return _Person(
+        return Person(
             first,
             last,
             addr,
@@ -146,7 +146,7 @@ class _Context:
             partner=partner,
             firm=firm,
             street=street,
-            plz=r.choice(_PLZ),
+            plz=r.choice(PLZ),
             phone=phone,
         )
 

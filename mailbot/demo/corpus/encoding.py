@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mailbot.demo.corpus.clients import _Client
+from mailbot.demo.corpus.clients import Client
 from mailbot.demo.corpus.model import CRLF
 
 _ALNUM = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -26,7 +26,7 @@ def _fits(text: str, charset: str) -> bool:
     return True
 
 
-def _charset_for(preferred: str, text: str) -> str:
+def charset_for(preferred: str, text: str) -> str:
     """The program's charset if the text fits, else what programs switch to (windows-1252, then UTF-8)."""
     if _fits(text, preferred):
         return preferred
@@ -59,11 +59,11 @@ def _encoded_words(text: str, charset: str, enc: str, *, phrase: bool = False) -
     return words
 
 
-def _unstructured(text: str, client: _Client) -> str:
+def unstructured(text: str, client: Client) -> str:
     """A Subject-like value, RFC 2047 encoded as the program does: all of it, or the non-ASCII span only."""
     if text.isascii():
         return text
-    charset = _charset_for(client.word_charset, text)
+    charset = charset_for(client.word_charset, text)
     if client.word_whole:
         return " ".join(_encoded_words(text, charset, client.word_enc))
     words = text.split(" ")
@@ -75,12 +75,12 @@ def _unstructured(text: str, client: _Client) -> str:
     return " ".join(head + middle + tail)
 
 
-def _mailbox(name: str, addr: str, client: _Client) -> str:
+def mailbox(name: str, addr: str, client: Client) -> str:
     """name-addr of RFC 5322 §3.4: plain, quoted (for "Dr." or "Meier, Ute") or RFC 2047 encoded."""
     if not name:
         return addr
     if not name.isascii():
-        charset = _charset_for(client.word_charset, name)
+        charset = charset_for(client.word_charset, name)
         return " ".join([*_encoded_words(name, charset, client.word_enc, phrase=True), f"<{addr}>"])
     if _PLAIN_PHRASE.fullmatch(name):
         return f"{name} <{addr}>"
@@ -88,7 +88,7 @@ def _mailbox(name: str, addr: str, client: _Client) -> str:
     return f'"{quoted}" <{addr}>'
 
 
-def _header(name: str, value: str) -> str:
+def header(name: str, value: str) -> str:
     """One header field, folded at existing spaces to keep lines under 78 characters (RFC 5322 §2.2.3)."""
     line = f"{name}: {value}"
     lines: list[str] = []
@@ -107,23 +107,23 @@ def _header(name: str, value: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Part:
+class Part:
     """A MIME entity: its header lines and its encoded body (CRLF, 7-bit)."""
 
     headers: tuple[str, ...]
     body: str
 
 
-def _encode_body(data: bytes, cte: str) -> str:
+def encode_body(data: bytes, cte: str) -> str:
     """Quoted-printable or base64 (RFC 2045 §6.7, §6.8) with CRLF line ends; base64 lines of 76."""
     if cte == "quoted-printable":
         return quopri.encodestring(data).decode("ascii").replace("\n", CRLF)
     return base64.encodebytes(data).decode("ascii").replace("\n", CRLF).rstrip(CRLF)
 
 
-def _leaf(
+def leaf(
     subtype: str, text: str, charset: str, cte: str, *, quote: bool = True, flowed: bool = False
-) -> _Part:
+) -> Part:
     """A text/* part in the given charset and transfer encoding (7bit, quoted-printable or base64)."""
     if cte == "auto":
         cte = "7bit" if text.isascii() else "qp"
@@ -131,23 +131,23 @@ def _leaf(
         body = text.replace("\n", CRLF)
     elif cte == "qp":
         cte = "quoted-printable"
-        body = _encode_body(text.encode(charset), cte)
+        body = encode_body(text.encode(charset), cte)
     else:  # base64 encodes the canonical form: CRLF line ends (RFC 2045 §6.8)
-        body = _encode_body(text.replace("\n", CRLF).encode(charset), cte)
+        body = encode_body(text.replace("\n", CRLF).encode(charset), cte)
     label = f'"{charset}"' if quote else charset
     ctype = f"Content-Type: text/{subtype}; charset={label}" + ("; format=flowed" if flowed else "")
-    return _Part((ctype, f"Content-Transfer-Encoding: {cte}"), body)
+    return Part((ctype, f"Content-Transfer-Encoding: {cte}"), body)
 
 
-def _multipart(
-    subtype: str, boundary: str, parts: Sequence[_Part], *, preamble: str = "", params: str = ""
-) -> _Part:
+def multipart(
+    subtype: str, boundary: str, parts: Sequence[Part], *, preamble: str = "", params: str = ""
+) -> Part:
     lines = [preamble, ""] if preamble else []
     for part in parts:
         lines += [f"--{boundary}", *part.headers, "", part.body]
     lines += [f"--{boundary}--", ""]
     ctype = f'Content-Type: multipart/{subtype};{params}{CRLF}\tboundary="{boundary}"'
-    return _Part((ctype,), CRLF.join(lines))
+    return Part((ctype,), CRLF.join(lines))
 
 
 def _escape_html(text: str, charset: str, *, named: bool = False) -> str:
@@ -239,7 +239,7 @@ _HTML_STYLES: dict[str, Callable[[Sequence[str], str], str]] = {
 }
 
 
-def _html(style: str, lines: Sequence[str], charset: str, nbsp: str | None) -> str:
+def html_body(style: str, lines: Sequence[str], charset: str, nbsp: str | None) -> str:
     """The HTML a program makes of the typed lines: GMX divs, Outlook's MsoNormal, Gmail's dir=ltr, ..."""
     escaped = [_escape_html(line, charset, named=style == "winlive") for line in lines]
     if nbsp:  # the web editor kept a non-breaking space the user typed between keyword and date

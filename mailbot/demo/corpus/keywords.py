@@ -9,7 +9,7 @@ _KEYWORD = re.compile(r"\s*(?P<words>.*?\S)\s+(?P<day>\d{1,2})\.(?P<month>\d{1,2
 
 
 @dataclass(frozen=True)
-class _Keyword:
+class Keyword:
     """A keyword split into its words and its trailing day.month. date (day 0: no date)."""
 
     words: str
@@ -46,18 +46,18 @@ class _Keyword:
         return f"{self.words} {self.date(zeros=zeros, dot=dot, year=year)}" if self.dated else self.words
 
 
-def _parse_keyword(keyword: str) -> _Keyword:
+def parse_keyword(keyword: str) -> Keyword:
     match = _KEYWORD.fullmatch(keyword)
     if match is None:
         words = " ".join(keyword.split())
         if not words:
             raise ValueError("the keyword is empty")
-        return _Keyword(words)
+        return Keyword(words)
     day, month = match["day"], match["month"]
     if not (1 <= int(day) <= 31 and 1 <= int(month) <= 12):
         raise ValueError(f"the keyword's date is not a day.month.: {keyword!r}")
     words = " ".join(match["words"].split())
-    return _Keyword(words, int(day), int(month), len(day) == 2, len(month) == 2, bool(match["dot"]))
+    return Keyword(words, int(day), int(month), len(day) == 2, len(month) == 2, bool(match["dot"]))
 
 
 def _upper(text: str) -> str:
@@ -72,7 +72,7 @@ def keyword_variants(keyword: str, *, year: int = 2020) -> list[str]:
     no leading zeros (or added ones), a year after the date, „German“ or "straight" quotes, extra spaces.
     Re:/AW:/WG:/Fwd: prefixes are added at the subject level by the corpus.
     """
-    k = _parse_keyword(keyword)
+    k = parse_keyword(keyword)
     exact = k.text()
     variants = [exact, exact.lower(), _upper(exact)]
     if k.dated:
@@ -93,7 +93,7 @@ def keyword_variants(keyword: str, *, year: int = 2020) -> list[str]:
 
 def negative_variants(keyword: str) -> list[str]:
     """Near misses of `keyword` that must NOT match: other day or month, other word, word or date alone."""
-    k = _parse_keyword(keyword)
+    k = parse_keyword(keyword)
     other_word = "Veranstaltung" if k.words.casefold() == "anmeldung" else "Anmeldung"
     if not k.dated:
         return [other_word, k.words[1:]]

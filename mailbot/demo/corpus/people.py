@@ -13,7 +13,7 @@ from typing import Generic
 from mailbot.demo.corpus.model import _T
 
 
-class _Deck(Generic[_T]):
+class Deck(Generic[_T]):
     """Draws items in shuffled rounds: every item appears once per round, so small corpora still cover all."""
 
     def __init__(self, rng: random.Random, items: Sequence[_T]) -> None:
@@ -28,7 +28,7 @@ class _Deck(Generic[_T]):
         return self._pool.pop()
 
 
-_NAME_TRIES = 200  # draws for an unused name before a namesake is accepted
+NAME_TRIES = 200  # draws for an unused name before a namesake is accepted
 _CET = timezone(timedelta(hours=1), "CET")
 _CEST = timezone(timedelta(hours=2), "CEST")
 
@@ -39,7 +39,7 @@ def _table(text: str, sep: str | None = None) -> tuple[str, ...]:
 
 
 _WEEKDAYS = _table("Montag Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag")
-_MONTHS = _table("Januar Februar März April Mai Juni Juli August September Oktober November Dezember")
+MONTHS = _table("Januar Februar März April Mai Juni Juli August September Oktober November Dezember")
 
 
 def _last_sunday(year: int, month: int) -> datetime:
@@ -48,17 +48,17 @@ def _last_sunday(year: int, month: int) -> datetime:
     return last - timedelta(days=(last.weekday() + 1) % 7)
 
 
-def _german_time(moment: datetime) -> datetime:
+def german_time(moment: datetime) -> datetime:
     """The wall clock in Germany (CET/CEST), which German mail programs write into Date."""
     utc = moment.astimezone(UTC)
     summer = _last_sunday(utc.year, 3) <= utc < _last_sunday(utc.year, 10)
     return utc.astimezone(_CEST if summer else _CET)
 
 
-def _german_date(moment: datetime) -> str:
+def german_date(moment: datetime) -> str:
     """The date as Outlook writes it above a quote: "Freitag, 18. September 2020 10:15"."""
-    local = _german_time(moment)
-    return f"{_WEEKDAYS[local.weekday()]}, {local.day}. {_MONTHS[local.month - 1]} {local.year} {local:%H:%M}"
+    local = german_time(moment)
+    return f"{_WEEKDAYS[local.weekday()]}, {local.day}. {MONTHS[local.month - 1]} {local.year} {local:%H:%M}"
 
 
 _TRANSLIT = str.maketrans(
@@ -67,28 +67,28 @@ _TRANSLIT = str.maketrans(
 )
 
 
-def _ascii(text: str) -> str:
+def to_ascii(text: str) -> str:
     """How people without umlauts on the keyboard write: "Grüße" -> "Gruesse", "Szymański" -> "Szymanski"."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_TRANSLIT))
     return "".join(ch for ch in decomposed if ch.isascii())
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     """A name as it appears in an address: "Hans-Peter" -> "hans-peter", "Weiß" -> "weiss"."""
-    return re.sub(r"[^a-z0-9-]", "", _ascii(text).lower())
+    return re.sub(r"[^a-z0-9-]", "", to_ascii(text).lower())
 
 
-_FEMALE = _table(
+FEMALE = _table(
     """Ute Monika Sabine Petra Gisela Ingrid Renate Brigitte Karin Andrea Birgit Claudia Susanne Heike Anja
     Nicole Stefanie Julia Lena Hannah Käthe Bärbel Jutta Doris Elke Gabriele Marie Helga Rosemarie Dörte Maren
     Svenja Jasmin Sophie Renée Zoë Agnieszka Emine Anne-Kathrin Hülya"""
 )
-_MALE = _table(
+MALE = _table(
     """Klaus Jürgen Günter Hans-Peter Wolfgang Dieter Horst Manfred Uwe Rainer Bernd Thomas Michael Andreas
     Stefan Frank Markus Jörg Björn Sören Torsten Sebastian Jan Lukas Felix Tim Mehmet Piotr Jens Heinz
     Karl-Heinz Friedhelm Ralf Detlef Hüseyin Kai Niklas Rüdiger Özgür Matthias"""
 )
-_LAST = _table(
+LAST = _table(
     """Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Schäfer Koch Bauer Richter
     Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hartmann Lange Schmitz Krause Meier Lehmann
     Köhler Herrmann König Walter Kaiser Fuchs Peters Scholz Möller Weiß Jung Hahn Vogel Friedrich Keller
@@ -97,15 +97,15 @@ _LAST = _table(
     Brückner Süßmuth Gödecke Nüßlein Dröge Lüdtke Schürmann Kötter Brinkhoff Tenhagen Wienecke Overbeck
     Szymański Grabowski Hülsmann Rüther Bußmann"""
 )
-_UMLAUT_LAST = tuple(n for n in _LAST if not n.isascii())
-_STREETS = _table(
+UMLAUT_LAST = tuple(n for n in LAST if not n.isascii())
+STREETS = _table(
     """Wittener Straße|Bahnhofstraße|Lange Straße|Dortmunder Straße|Recklinghauser Straße|
     Bladenhorster Straße|Ickerner Straße|Habinghorster Straße|Schillerstraße|Am Markt|Mühlengasse|
     Karlstraße|Grüner Weg|Frohlinder Straße|Westring|Am Stadtgarten""",
     "|",
 )
-_PLZ = ("44575", "44577", "44579", "44581")
-_TRADES = (  # (domain, firm name) of local firms whose staff register from work
+PLZ = ("44575", "44577", "44579", "44581")
+TRADES = (  # (domain, firm name) of local firms whose staff register from work
     ("elektro-{s}.de", "Elektro {last} GmbH"),
     ("{s}-steuerberatung.de", "Steuerberatung {last}"),
     ("malerbetrieb-{s}.de", "Malerbetrieb {last}"),
@@ -116,7 +116,7 @@ _TRADES = (  # (domain, firm name) of local firms whose staff register from work
     ("kanzlei-{s}.de", "Kanzlei {last}"),
 )
 # The host each provider sends from (Received header); firms run their own "mail.<domain>".
-_PROVIDER_HOSTS = {
+PROVIDER_HOSTS = {
     "gmx.de": "mout.gmx.net",
     "web.de": "mout.web.de",
     "t-online.de": "mailout02.t-online.de",
@@ -126,11 +126,11 @@ _PROVIDER_HOSTS = {
     "posteo.de": "mout01.posteo.de",
     "icloud.com": "st43p00im-ztdg10073201.me.com",
 }
-_PROVIDER_MX = {"t-online.de": "mx00.t-online.de", "gmx.de": "mx00.emig.gmx.net", "web.de": "mx-ha02.web.de"}
+PROVIDER_MX = {"t-online.de": "mx00.t-online.de", "gmx.de": "mx00.emig.gmx.net", "web.de": "mx-ha02.web.de"}
 
 
 @dataclass(frozen=True)
-class _Person:
+class Person:
     """A sender: who they are, how their From header reads, where they live (for signatures)."""
 
     first: str
@@ -155,4 +155,4 @@ class _Person:
 
 
 # How the From header shows a person: "Klaus Meier", none, "<addr>", "Meier, Klaus", "Dr. ...", a couple, ...
-_FORMS = ("plain",) * 7 + ("none", "angle", "reversed", "reversed", "title", "couple", "lower")
+FORMS = ("plain",) * 7 + ("none", "angle", "reversed", "reversed", "title", "couple", "lower")

@@ -2,58 +2,60 @@
 
 from __future__ import annotations
 
-from mailbot.demo.corpus.clients import _SENDER_DECK
-from mailbot.demo.corpus.context import _Context
-from mailbot.demo.corpus.people import _ascii
-from mailbot.demo.corpus.rendering import _Letter
+from mailbot.demo.corpus.clients import SENDER_DECK
+from mailbot.demo.corpus.context import Context
+from mailbot.demo.corpus.people import to_ascii
+from mailbot.demo.corpus.rendering import Letter
 from mailbot.demo.corpus.writing import (
-    _BODY_ONLY_SUBJECTS,
-    _DATE_STYLES,
-    _FORWARD,
-    _PLACEMENTS,
-    _REPLY,
-    _SUBJECT_FORMS,
-    _TEMPLATES,
-    _letter_lines,
-    _quoted,
-    _signature,
+    BODY_ONLY_SUBJECTS,
+    DATE_STYLES,
+    FORWARD,
+    PLACEMENTS,
+    REPLY,
+    SUBJECT_FORMS,
+    TEMPLATES,
+    letter_lines,
+    quoted_text,
+    signature_lines,
 )
 
 
-def _plan_registration(ctx: _Context) -> _Letter:
+def plan_registration(ctx: Context) -> Letter:
     """A new registration in a style drawn from the decks: program, place of the keyword, wording, habits."""
-    domain, client = ctx.draw("sender", _SENDER_DECK)
+    domain, client = ctx.draw("sender", SENDER_DECK)
     p = ctx.person(domain)
-    placement = ctx.draw("placement", _PLACEMENTS)
-    template = "couple" if p.partner else ctx.draw("template", _TEMPLATES)
+    placement = ctx.draw("placement", PLACEMENTS)
+    template = "couple" if p.partner else ctx.draw("template", TEMPLATES)
     subject: str | None
     in_reply = False
     if placement == "body":
-        subject = ctx.draw("body-subject", _BODY_ONLY_SUBJECTS)
+        subject = ctx.draw("body-subject", BODY_ONLY_SUBJECTS)
     else:
-        form = ctx.draw("subject", _SUBJECT_FORMS)
+        form = ctx.draw("subject", SUBJECT_FORMS)
         subject = form.format(v=ctx.draw("variant", ctx.variants), re=client.reply, fw=client.forward)
-        in_reply = bool(_REPLY.match(subject))
-        if (in_reply or _FORWARD.match(subject)) and not p.partner and ctx.rng.random() < 0.6:
+        in_reply = bool(REPLY.match(subject))
+        if (in_reply or FORWARD.match(subject)) and not p.partner and ctx.rng.random() < 0.6:
             template = "reply" if in_reply else "forward"
         elif placement == "subject" and ctx.rng.random() < 0.15:
             template = "empty"
     kw = ctx.draw("body-variant", ctx.variants) if placement != "subject" else None
-    lines = _letter_lines(ctx, template, p, kw)
+    lines = letter_lines(ctx, template, p, kw)
     if template in ("reply", "forward"):
-        lines += _quoted(ctx, client, forward=template == "forward")
+        lines += quoted_text(ctx, client, forward=template == "forward")
     elif template != "empty" and ctx.draw("signature", (False, False, False, True)):
-        signature = _signature(p, client)
+        signature = signature_lines(p, client)
         if lines and lines[-1] == p.signed and signature[1] == p.signed:
             del signature[1]  # a signature under a letter already signed by hand
         lines += signature
     if ctx.draw(
         "ascii", (False,) * 9 + (True,)
     ):  # no umlauts typed; the keyword is copied from the invitation
-        lines = [kw.join(_ascii(piece) for piece in line.split(kw)) if kw else _ascii(line) for line in lines]
+        lines = [
+            kw.join(to_ascii(piece) for piece in line.split(kw)) if kw else to_ascii(line) for line in lines
+        ]
     nbsp = kw if kw and client.html_style == "paragraphs" and ctx.rng.random() < 0.5 else None
-    date_style = ctx.draw("date", _DATE_STYLES)
-    return _Letter(client, p, subject, tuple(lines), date_style, nbsp, reply_to_invitation=in_reply)
+    date_style = ctx.draw("date", DATE_STYLES)
+    return Letter(client, p, subject, tuple(lines), date_style, nbsp, reply_to_invitation=in_reply)
 
 
 def _recapitalise(addr: str) -> str:
@@ -86,16 +88,16 @@ _REPEATS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _plan_repeat(ctx: _Context, original: _Letter, index: int) -> _Letter:
+def plan_repeat(ctx: Context, original: Letter, index: int) -> Letter:
     """A second mail from a registered sender, every other one with the address capitalised differently."""
     subject, lines = _REPEATS[index % len(_REPEATS)]
     p, client = original.person, original.client
-    return _Letter(
+    return Letter(
         client,
         p,
         subject.format(v=ctx.draw("variant", ctx.variants), re=client.reply),
         (*lines, p.signed),
-        ctx.draw("date", _DATE_STYLES),
+        ctx.draw("date", DATE_STYLES),
         reply_to_own=subject.startswith("{re}"),
         sender=_recapitalise(p.addr) if index % 2 == 0 else "",
     )

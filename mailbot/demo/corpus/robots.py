@@ -6,22 +6,22 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 
-from mailbot.demo.corpus.clients import _APPLE_MAIL, _FIRM, _GMAIL, _OUTLOOK16, _SENDER_DECK, _THUNDERBIRD
-from mailbot.demo.corpus.context import _Context
+from mailbot.demo.corpus.clients import APPLE_MAIL, FIRM, GMAIL, OUTLOOK16, SENDER_DECK, THUNDERBIRD
+from mailbot.demo.corpus.context import Context
 from mailbot.demo.corpus.encoding import (
-    _charset_for,
-    _encode_body,
-    _header,
-    _leaf,
-    _multipart,
-    _Part,
-    _unstructured,
+    Part,
+    charset_for,
+    encode_body,
+    header,
+    leaf,
+    multipart,
+    unstructured,
 )
 from mailbot.demo.corpus.keywords import negative_variants
 from mailbot.demo.corpus.model import CRLF, CorpusMail
-from mailbot.demo.corpus.people import _MONTHS, _PROVIDER_MX, _german_time, _Person, _slug
-from mailbot.demo.corpus.rendering import _boundary, _compose, _Letter, _mail, _render_letter
-from mailbot.demo.corpus.writing import _DATE_STYLES, _GREETINGS
+from mailbot.demo.corpus.people import MONTHS, PROVIDER_MX, Person, german_time, slug
+from mailbot.demo.corpus.rendering import Letter, compose, mail, make_boundary, render_letter
+from mailbot.demo.corpus.writing import DATE_STYLES, GREETINGS
 
 # Citizens' mail to the shared office mailbox. Fields: street plz words wrong (the keyword with another date).
 _OFFICE_MAIL: dict[int, tuple[str, tuple[str, ...]]] = {
@@ -65,14 +65,14 @@ _OFFICE_MAIL: dict[int, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _unrelated(ctx: _Context, index: int, arrival: datetime) -> CorpusMail:
+def unrelated_mail(ctx: Context, index: int, arrival: datetime) -> CorpusMail:
     """Ordinary office mail; some name the topic or the date, or the keyword with another date, never it."""
     slot = index % 8
     if slot == 1:
         return _newsletter(ctx, arrival)
     if slot == 3:
         return _invoice(ctx, arrival)
-    domain, client = ctx.draw("sender", _SENDER_DECK)
+    domain, client = ctx.draw("sender", SENDER_DECK)
     p = ctx.person(domain, "plain")
     fields = {
         "street": p.street,
@@ -81,15 +81,15 @@ def _unrelated(ctx: _Context, index: int, arrival: datetime) -> CorpusMail:
         "wrong": negative_variants(ctx.keyword)[0],
     }
     subject, lines = _OFFICE_MAIL[slot]
-    body = (*(line.format(**fields) for line in lines), "", ctx.draw("greeting", _GREETINGS), p.signed)
-    letter = _Letter(client, p, subject.format(**fields), body, ctx.draw("date", _DATE_STYLES))
-    return _render_letter(ctx, "unrelated", letter, arrival)
+    body = (*(line.format(**fields) for line in lines), "", ctx.draw("greeting", GREETINGS), p.signed)
+    letter = Letter(client, p, subject.format(**fields), body, ctx.draw("date", DATE_STYLES))
+    return render_letter(ctx, "unrelated", letter, arrival)
 
 
-def _newsletter(ctx: _Context, arrival: datetime) -> CorpusMail:
+def _newsletter(ctx: Context, arrival: datetime) -> CorpusMail:
     """A list newsletter (RFC 2369 List-*, Precedence: bulk) naming the topic, and the date elsewhere."""
     k, domain = ctx.kw, "digitale-kommune-nrw.de"
-    month = _MONTHS[_german_time(arrival).month - 1]
+    month = MONTHS[german_time(arrival).month - 1]
     webinar = f"Webinar am {k.date(year=ctx.year)}" if k.dated else "Webinar im Herbst"
     lines = (
         f"Newsletter {month} {ctx.year}",
@@ -106,9 +106,9 @@ def _newsletter(ctx: _Context, arrival: datetime) -> CorpusMail:
     )
     token = ctx.token("0123456789abcdef", 16)
     unsubscribe = f"<https://www.{domain}/abmelden?id={token}>, <mailto:abmelden@{domain}?subject={token}>"
-    letter = _Letter(
-        replace(_APPLE_MAIL, headers=(), msgid="hex", boundary="none"),
-        _Person("", "", f"newsletter@{domain}", domain, "Digitale Kommune NRW"),
+    letter = Letter(
+        replace(APPLE_MAIL, headers=(), msgid="hex", boundary="none"),
+        Person("", "", f"newsletter@{domain}", domain, "Digitale Kommune NRW"),
         f"Newsletter {month}: {k.words} in der Kommune",
         lines,
         extra=(
@@ -118,8 +118,8 @@ def _newsletter(ctx: _Context, arrival: datetime) -> CorpusMail:
             ("Precedence", "bulk"),
         ),
     )
-    raw = _compose(ctx, letter, arrival, return_path=f"bounce-{token}@{domain}")
-    return replace(_mail("unrelated", raw, arrival, letter), machine=True)
+    raw = compose(ctx, letter, arrival, return_path=f"bounce-{token}@{domain}")
+    return replace(mail("unrelated", raw, arrival, letter), machine=True)
 
 
 _PDF = (
@@ -128,10 +128,10 @@ _PDF = (
 )
 
 
-def _invoice(ctx: _Context, arrival: datetime) -> CorpusMail:
+def _invoice(ctx: Context, arrival: datetime) -> CorpusMail:
     """A supplier's invoice with a PDF attachment (multipart/mixed), due on the event's date (no keyword)."""
     first, last, _ = ctx.name_pair()
-    domain = f"druckerei-{_slug(last)}.de"
+    domain = f"druckerei-{slug(last)}.de"
     due = f"bis zum {ctx.kw.date(year=ctx.year)}" if ctx.kw.dated else "innerhalb von 14 Tagen"
     number = f"{ctx.year}-{ctx.rng.randint(100, 999)}"
     text = "\n".join(
@@ -147,34 +147,34 @@ def _invoice(ctx: _Context, arrival: datetime) -> CorpusMail:
         ]
     )
     filename = f"Rechnung_{number}.pdf"
-    attachment = _Part(
+    attachment = Part(
         (
             f'Content-Type: application/pdf;{CRLF}\tname="{filename}"',
             "Content-Transfer-Encoding: base64",
             f'Content-Disposition: attachment;{CRLF}\tfilename="{filename}"',
         ),
-        _encode_body(_PDF, "base64"),
+        encode_body(_PDF, "base64"),
     )
-    root = _multipart(
+    root = multipart(
         "mixed",
-        _boundary(ctx, "nextpart"),
-        [_leaf("plain", text, _charset_for(_OUTLOOK16.charset, text), "qp"), attachment],
+        make_boundary(ctx, "nextpart"),
+        [leaf("plain", text, charset_for(OUTLOOK16.charset, text), "qp"), attachment],
         preamble="This is a multi-part message in MIME format.",
     )
-    p = _Person(first, last, f"buchhaltung@{domain}", domain, f"Druckerei {last} GmbH")
-    letter = _Letter(_OUTLOOK16, p, f"Rechnung {number}", ())
-    return _mail("unrelated", _compose(ctx, letter, arrival, root=root), arrival, letter)
+    p = Person(first, last, f"buchhaltung@{domain}", domain, f"Druckerei {last} GmbH")
+    letter = Letter(OUTLOOK16, p, f"Rechnung {number}", ())
+    return mail("unrelated", compose(ctx, letter, arrival, root=root), arrival, letter)
 
 
-def _auto_reply(ctx: _Context, index: int, arrival: datetime, bounced: _Person | None) -> CorpusMail:
+def auto_reply(ctx: Context, index: int, arrival: datetime, bounced: Person | None) -> CorpusMail:
     """Robots answering (RFC 3834): out-of-office replies, and a delivery failure report (RFC 3464)."""
     slot = index % 4
     if slot == 1:
         return _bounce(ctx, arrival, bounced)
     extra: tuple[tuple[str, str], ...]
     if slot == 0:  # Exchange's out-of-office, with the keyword in the subject
-        p = ctx.person(_FIRM, "plain")
-        until = _german_time(arrival + timedelta(days=ctx.rng.randint(3, 14)))
+        p = ctx.person(FIRM, "plain")
+        until = german_time(arrival + timedelta(days=ctx.rng.randint(3, 14)))
         lines: tuple[str, ...] = (
             "Vielen Dank für Ihre Nachricht.",
             "",
@@ -185,17 +185,17 @@ def _auto_reply(ctx: _Context, index: int, arrival: datetime, bounced: _Person |
             p.signed,
         )
         extra = (
-            ("Thread-Topic", _unstructured(ctx.keyword, _OUTLOOK16)),
+            ("Thread-Topic", unstructured(ctx.keyword, OUTLOOK16)),
             ("Auto-Submitted", "auto-replied"),
             ("X-Auto-Response-Suppress", "All"),
         )
         subject = f"Automatische Antwort: {ctx.keyword}"
-        letter = _Letter(_OUTLOOK16, p, subject, lines, extra=extra, reply_to_invitation=True)
+        letter = Letter(OUTLOOK16, p, subject, lines, extra=extra, reply_to_invitation=True)
     elif slot == 2:  # Gmail's vacation responder: looks like a reply, only Auto-Submitted tells
         p = ctx.person("gmail.com", "plain")
         lines = ("Hallo,", "", "ich bin bis zum 4. Oktober im Urlaub.", "", "Viele Grüße", p.first)
         extra = (("Auto-Submitted", "auto-replied"),)
-        letter = _Letter(_GMAIL, p, f"Re: {ctx.keyword}", lines, extra=extra, reply_to_invitation=True)
+        letter = Letter(GMAIL, p, f"Re: {ctx.keyword}", lines, extra=extra, reply_to_invitation=True)
     else:  # an old vacation program: only X-Autoreply and Precedence tell
         p = ctx.person("gmx.de", "plain")
         lines = (
@@ -205,17 +205,17 @@ def _auto_reply(ctx: _Context, index: int, arrival: datetime, bounced: _Person |
             p.signed,
         )
         extra = (("X-Autoreply", "yes"), ("Precedence", "junk"))
-        letter = _Letter(_THUNDERBIRD, p, f"Abwesenheitsnotiz: {ctx.keyword}", lines, extra=extra)
-    return _render_letter(ctx, "auto-reply", letter, arrival)
+        letter = Letter(THUNDERBIRD, p, f"Abwesenheitsnotiz: {ctx.keyword}", lines, extra=extra)
+    return render_letter(ctx, "auto-reply", letter, arrival)
 
 
-def _bounce(ctx: _Context, arrival: datetime, bounced: _Person | None) -> CorpusMail:
+def _bounce(ctx: Context, arrival: datetime, bounced: Person | None) -> CorpusMail:
     """Postfix's bounce of our confirmation (RFC 3464 multipart/report), returning it (keyword included)."""
     mta = f"mail.{ctx.to_domain}"
     daemon = f"MAILER-DAEMON@{mta}"
     rcpt = bounced.addr if bounced else f"m.muster{ctx.rng.randint(10, 99)}@t-online.de"
-    remote = _PROVIDER_MX.get(rcpt.rpartition("@")[2].lower(), f"mx.{rcpt.rpartition('@')[2].lower()}")
-    sent = _german_time(arrival - timedelta(seconds=ctx.rng.randint(3, 30)))
+    remote = PROVIDER_MX.get(rcpt.rpartition("@")[2].lower(), f"mx.{rcpt.rpartition('@')[2].lower()}")
+    sent = german_time(arrival - timedelta(seconds=ctx.rng.randint(3, 30)))
     queue_alphabet = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz"
     qid = ctx.token(queue_alphabet, 12)
     notice = [
@@ -244,7 +244,7 @@ def _bounce(ctx: _Context, arrival: datetime, bounced: _Person | None) -> Corpus
         f"Remote-MTA: dns; {remote}",
         "Diagnostic-Code: smtp; 552 5.2.2 Mailbox full",
     ]
-    reply = _leaf(
+    reply = leaf(
         "plain", f"Guten Tag,\n\nvielen Dank für Ihre Anmeldung zu „{ctx.keyword}“.\n", "utf-8", "qp"
     )
     returned = [
@@ -252,7 +252,7 @@ def _bounce(ctx: _Context, arrival: datetime, bounced: _Person | None) -> Corpus
         f"{format_datetime(sent)} ({sent.tzname()})",
         f"From: {ctx.to}",
         f"To: {rcpt}",
-        _header("Subject", _unstructured(f"Re: {ctx.keyword}", _THUNDERBIRD)),
+        header("Subject", unstructured(f"Re: {ctx.keyword}", THUNDERBIRD)),
         f"Date: {format_datetime(sent)}",
         f"Message-ID: {ctx.message_id('hex', ctx.to_domain, sent)}",
         "Auto-Submitted: auto-replied",
@@ -262,26 +262,26 @@ def _bounce(ctx: _Context, arrival: datetime, bounced: _Person | None) -> Corpus
         reply.body,
     ]
     parts = [
-        _Part(
+        Part(
             ("Content-Description: Notification", 'Content-Type: text/plain; charset="us-ascii"'),
             CRLF.join(notice),
         ),
-        _Part(
+        Part(
             ("Content-Description: Delivery report", "Content-Type: message/delivery-status"),
             CRLF.join(status),
         ),
-        _Part(
+        Part(
             ("Content-Description: Undelivered Message", "Content-Type: message/rfc822"), CRLF.join(returned)
         ),
     ]
-    root = _multipart(
+    root = multipart(
         "report",
         f"{qid}.{int(arrival.timestamp())}/{mta}",
         parts,
         preamble="This is a MIME-encapsulated message.",
         params=" report-type=delivery-status;",
     )
-    local = _german_time(arrival)
+    local = german_time(arrival)
     headers = [
         "Return-Path: <>",
         f"Received: by {mta} (Postfix){CRLF}\tid {qid}; {format_datetime(local)} ({local.tzname()})",

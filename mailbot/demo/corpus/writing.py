@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from email.utils import format_datetime
 
-from mailbot.demo.corpus.clients import _Client
-from mailbot.demo.corpus.context import _Context
-from mailbot.demo.corpus.people import _german_date, _german_time, _Person
+from mailbot.demo.corpus.clients import Client
+from mailbot.demo.corpus.context import Context
+from mailbot.demo.corpus.people import Person, german_date, german_time
 
 # Letters as people type them. A (with, without) pair is the line naming the keyword: `without` is used when
 # the keyword is only in the subject (None drops the line). Fields: kw greet signed first last street plz
@@ -77,8 +77,8 @@ _LETTERS: dict[str, tuple[_LetterLine, ...]] = {
         "{first}",
     ),
 }
-_TEMPLATES = ("formal", "formal", "informal", "address", "first_line", "question", "oneliner", "stichwort")
-_GREETINGS = (
+TEMPLATES = ("formal", "formal", "informal", "address", "first_line", "question", "oneliner", "stichwort")
+GREETINGS = (
     "Mit freundlichen Grüßen",
     "Freundliche Grüße",
     "Viele Grüße",
@@ -90,11 +90,11 @@ _GREETINGS = (
 )
 
 
-def _letter_lines(ctx: _Context, template: str, p: _Person, kw: str | None) -> list[str]:
+def letter_lines(ctx: Context, template: str, p: Person, kw: str | None) -> list[str]:
     """The typed lines of a letter; `kw` is the keyword as written, None when it is only in the subject."""
     fields = {
         "kw": kw or "",
-        "greet": ctx.draw("greeting", _GREETINGS),
+        "greet": ctx.draw("greeting", GREETINGS),
         "signed": p.signed,
         "first": p.first,
         "last": p.last,
@@ -110,7 +110,7 @@ def _letter_lines(ctx: _Context, template: str, p: _Person, kw: str | None) -> l
     return lines
 
 
-def _invitation(ctx: _Context) -> list[str]:
+def _invitation(ctx: Context) -> list[str]:
     """The city's invitation, as it appears quoted in replies and forwards."""
     return [
         "Liebe Bürgerinnen und Bürger,",
@@ -121,16 +121,16 @@ def _invitation(ctx: _Context) -> list[str]:
     ]
 
 
-def _quoted(ctx: _Context, client: _Client, *, forward: bool) -> list[str]:
+def quoted_text(ctx: Context, client: Client, *, forward: bool) -> list[str]:
     """The invitation below a reply ("> ") or a forward, with the header line the program writes."""
-    sent = _german_time(ctx.invited)
+    sent = german_time(ctx.invited)
     if client.outlook_quote:
         return [
             "",
             "",
             "-----Ursprüngliche Nachricht-----",
             f"Von: {ctx.to}",
-            f"Gesendet: {_german_date(ctx.invited)}",
+            f"Gesendet: {german_date(ctx.invited)}",
             f"Betreff: {ctx.keyword}",
             "",
             *_invitation(ctx),
@@ -149,7 +149,7 @@ def _quoted(ctx: _Context, client: _Client, *, forward: bool) -> list[str]:
     return ["", head, *[f"> {line}".rstrip() for line in _invitation(ctx)]]
 
 
-def _signature(p: _Person, client: _Client) -> list[str]:
+def signature_lines(p: Person, client: Client) -> list[str]:
     """What the program appends: a firm's block, an Outlook signature, or an RFC 3676 "-- " signature."""
     if p.firm:
         return [
@@ -167,7 +167,7 @@ def _signature(p: _Person, client: _Client) -> list[str]:
 
 # {v}: a keyword variant; {re}/{fw}: the program's own reply/forward prefix. The fixed prefixes come from an
 # earlier step of the thread (a friend's German Outlook forwarded the invitation, ...).
-_SUBJECT_FORMS = (
+SUBJECT_FORMS = (
     "{v}",
     "{v}",
     "{re}{v}",
@@ -184,9 +184,9 @@ _SUBJECT_FORMS = (
     "{v} Anmeldung",
     "Verbindliche Anmeldung zur Zoom-Veranstaltung {v}",
 )
-_REPLY = re.compile(r"(re|aw):", re.IGNORECASE)
-_FORWARD = re.compile(r"(fwd?|wg):", re.IGNORECASE)
-_BODY_ONLY_SUBJECTS: tuple[str | None, ...] = (  # None: no Subject header at all
+REPLY = re.compile(r"(re|aw):", re.IGNORECASE)
+FORWARD = re.compile(r"(fwd?|wg):", re.IGNORECASE)
+BODY_ONLY_SUBJECTS: tuple[str | None, ...] = (  # None: no Subject header at all
     "Anmeldung",
     "",
     None,
@@ -196,6 +196,6 @@ _BODY_ONLY_SUBJECTS: tuple[str | None, ...] = (  # None: no Subject header at al
     "Anmeldung zur Online-Veranstaltung",
     "Teilnahme am Bürgerdialog",
 )
-_PLACEMENTS = ("subject",) * 5 + ("body",) * 3 + ("both",) * 2
-_DATE_STYLES = ("normal",) * 12 + ("utc", "comment", "noweekday", "past", "future", "wrong_zone", "last_year")
-_TO_FORMS = ("plain", "plain", "plain", "angle", "label", "outlook")
+PLACEMENTS = ("subject",) * 5 + ("body",) * 3 + ("both",) * 2
+DATE_STYLES = ("normal",) * 12 + ("utc", "comment", "noweekday", "past", "future", "wrong_zone", "last_year")
+TO_FORMS = ("plain", "plain", "plain", "angle", "label", "outlook")
