@@ -1,18 +1,20 @@
-"""The one composition root: Config -> adapters -> Desk. Tests and the demo pass their own pieces."""
+"""The one composition root: Config -> adapters -> Desk; the only place that starts threads or processes."""
 
 from __future__ import annotations
 
+import gc
 import secrets
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from types import TracebackType
 
 from mailbot.accounts import Accounts
 from mailbot.adapters import bounces
 from mailbot.adapters.credentials import Argon2Credentials
 from mailbot.adapters.db import Database
 from mailbot.adapters.db.staff import SqlStaffStore
-from mailbot.adapters.imap import PreparedMailbox, open_mailbox
+from mailbot.adapters.imap import IdleWatcher, PreparedMailbox, open_mailbox
 from mailbot.adapters.oauth import CommandTokenSource, MsalTokenSource, TokenProvider, TokenSource
 from mailbot.adapters.smtp import SmtpMailer
 from mailbot.config import Config, OAuthSettings, WebSettings
@@ -20,8 +22,11 @@ from mailbot.core.pacing import Pacer
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
 from mailbot.core.staff import AccountPolicy, Role
 from mailbot.ports import Clock, Mailbox
+from mailbot.scheduler import Closeable, Wake, run_forever
+from mailbot.sender import SenderProcess
 from mailbot.service import Desk
 from mailbot.templates import load_overrides, load_templates
+from mailbot.watchdog import Watchdog
 
 
 def utc_now() -> datetime:
@@ -137,3 +142,93 @@ def account_policy(web: WebSettings) -> AccountPolicy:
 def build_accounts(db: Database, web: WebSettings, clock: Clock = utc_now) -> Accounts:
     """The staff accounts' use-cases on the database (argon2id, TOTP): `mailbot user`, the console."""
     return Accounts(SqlStaffStore(db), Argon2Credentials(), clock, account_policy(web))
+
+
+class Runtime:
+    """What `mailbot run` starts: the sending process, the first pass's mailbox, the desk; closed together.
+
+    Use it as a context manager: entering starts the sending process (first, in the main thread, which it dies
+    with: it imports its modules on the other core while this process imports its own and opens the database)
+    and opens the first pass's IMAP connection ahead (its login and SELECT wait on the server meanwhile).
+    """
+
+    def __init__(self, config: Config, *, verbose: bool, stop: threading.Event) -> None:
+        self.config = config
+        self.verbose = verbose
+        self.stop = stop
+        self.sender: SenderProcess | None = None
+        self.prepared: PreparedMailbox | None = None
+        self._watchdog: Watchdog | None = None
+
+    def __enter__(self) -> Runtime:
+        try:
+            if self.config.smtp.sender_process:
+                self.sender = SenderProcess(self.config, verbose=self.verbose, stop=self.stop).start()
+            if self.config.imap.oauth is None:
+                self.prepared = PreparedMailbox(self.config.imap)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def build(self, *, once: bool) -> Watchdog:
+        """Wire the desk (with the sending process beside it, unless the database is in memory)."""
+        desk = build_desk(self.config, stop=self.stop, prepared=self.prepared)
+        if self.sender is not None and desk.db.in_memory:  # no other process can see this database
+            self.sender.close()
+            self.sender = None
+        desk.background = self.sender
+        gc.freeze()  # what is loaded and wired now lives as long as the process: the cyclic GC skips it
+        self._watchdog = Watchdog(desk, once=once)
+        return self._watchdog
+
+    @property
+    def watchdog(self) -> Watchdog:
+        """The watchdog around the desk built by `build`."""
+        if self._watchdog is None:
+            raise RuntimeError("Runtime.build() first")
+        return self._watchdog
+
+    def serve(self, job: Callable[[], bool]) -> None:
+        """Run `job` (a pass) now, every poll interval, at each mailing's moment, and when IDLE sees mail."""
+        config = self.config
+        moments = [e.send_access_at for e in config.events if e.send_access_at] + [
+            e.starts_at - e.reminder_before for e in config.events if e.reminder_before
+        ]
+        watch = _idle_watch(config) if config.imap.idle else None
+        run_forever(job, config.bot.poll_interval, self.stop, moments, watch=watch)
+
+    def close(self) -> None:
+        """Close the prepared mailbox (if no pass took it) and end the sending process."""
+        if self.prepared is not None:
+            self.prepared.close()
+        if self.sender is not None:
+            self.sender.close()
+
+
+def _idle_watch(config: Config) -> Callable[[Wake], Closeable]:
+    """Starts the IMAP IDLE watcher (RFC 2177) for `run`: new mail wakes the scheduler at once."""
+    imap = config.imap
+    token = imap_token(config)  # its own cache: the watcher's thread logs in apart from the passes
+
+    def watch(wake: Wake) -> Closeable:
+        return IdleWatcher(
+            host=imap.host,
+            port=imap.port,
+            security=imap.security,
+            username=imap.username,
+            password=imap.password,
+            folder=imap.folder,
+            timeout=imap.timeout,
+            wake=wake,
+            cafile=imap.ca_file,
+            poll_interval=config.bot.poll_interval,
+            token=token,
+        ).start()
+
+    return watch

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from mailbot.adapters.db import Database
 from mailbot.bootstrap import build_desk
 from mailbot.cli import cli
-from mailbot.cli_health import health
+from mailbot.cli.health import health
 from mailbot.config import load_config
 from mailbot.demo.corpus import CorpusMail, build_corpus
 from mailbot.demo.servers import SmtpSink

@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, create_engine, select, text
 
 from mailbot.bootstrap import open_database
 from mailbot.cli import cli
-from mailbot.cli_privacy import COMMANDS
+from mailbot.cli.privacy import COMMANDS
 from mailbot.config import load_config
 from mailbot.demo.corpus import CorpusMail, build_corpus
 from mailbot.demo.servers import SmtpSink

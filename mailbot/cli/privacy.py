@@ -10,15 +10,16 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from mailbot.cli import _config, _fail, _guard, write_private
+from mailbot import privacy
+from mailbot.adapters.addresses import check_address
+from mailbot.bootstrap import open_database, utc_now
+from mailbot.cli.common import desk_for, fail, flush, guard, known_event, load, write_private
 
 
 def _check_address(command: str, address: str) -> None:
-    from mailbot.adapters.addresses import check_address  # noqa: PLC0415
-
     reason = check_address(address).reason
     if reason:
-        _fail(f"{command}: not a valid email address: {address!r} ({reason})", 2)
+        fail(f"{command}: not a valid email address: {address!r} ({reason})", 2)
 
 
 @click.command()
@@ -30,14 +31,11 @@ def _check_address(command: str, address: str) -> None:
 @click.pass_context
 def purge(ctx: click.Context, dry_run: bool, event_id: str | None, force: bool) -> None:
     """Erase personal data of events past their retention (`delete_after_days` after the start)."""
-    from mailbot import privacy  # noqa: PLC0415 (keep `--help` fast)
-    from mailbot.bootstrap import open_database, utc_now  # noqa: PLC0415
-
-    config = _config(ctx)
+    config = load(ctx)
     if force and event_id is None:
-        _fail("purge: --now needs --event ID (one event at a time)", 2)
-    if event_id is not None and event_id not in {e.id for e in config.events}:
-        _fail(f"purge: unknown event {event_id!r} (configured: {', '.join(e.id for e in config.events)})", 2)
+        fail("purge: --now needs --event ID (one event at a time)", 2)
+    if event_id is not None:
+        known_event(ctx, event_id, "purge: ")
     tz = ZoneInfo(config.bot.timezone)
 
     def day(moment: datetime) -> str:
@@ -65,7 +63,7 @@ def purge(ctx: click.Context, dry_run: bool, event_id: str | None, force: bool) 
         elif not report.erased.total:
             click.echo("nothing to erase", err=True)
 
-    _guard(act)
+    guard(act)
 
 
 @click.command()
@@ -73,14 +71,11 @@ def purge(ctx: click.Context, dry_run: bool, event_id: str | None, force: bool) 
 @click.pass_context
 def forget(ctx: click.Context, address: str) -> None:
     """Erase one person everywhere (right to erasure); their seats in coming events go to the waitlist."""
-    from mailbot import privacy  # noqa: PLC0415
-    from mailbot.cli_admin import _desk, _flush  # noqa: PLC0415
-
-    _config(ctx)
+    load(ctx)
     _check_address("forget", address)
 
     def act() -> None:
-        desk = _desk(ctx)
+        desk = desk_for(ctx)
         report = privacy.forget(desk, address)
         for event_id in report.cancelled:
             click.echo(f"{event_id}: registration of {report.masked} cancelled (no mail to them)")
@@ -90,9 +85,9 @@ def forget(ctx: click.Context, address: str) -> None:
             click.echo(f"{report.masked}: erased {report.erased.describe()}")
         else:
             click.echo(f"{report.masked}: nothing stored")
-        _flush(desk)  # the promoted people's mails
+        flush(desk)  # the promoted people's mails
 
-    _guard(act)
+    guard(act)
 
 
 @click.command("export-person")
@@ -106,10 +101,7 @@ def forget(ctx: click.Context, address: str) -> None:
 @click.pass_context
 def export_person(ctx: click.Context, address: str, output: Path | None) -> None:
     """Everything stored about one person, as JSON (right of access): registrations, replies, mails."""
-    from mailbot import privacy  # noqa: PLC0415
-    from mailbot.bootstrap import open_database  # noqa: PLC0415
-
-    config = _config(ctx)
+    config = load(ctx)
     _check_address("export-person", address)
     tz = ZoneInfo(config.bot.timezone)
 
@@ -127,7 +119,7 @@ def export_person(ctx: click.Context, address: str, output: Path | None) -> None
             write_private(output, text.encode("utf-8"))
             click.echo(f"written to {output}", err=True)
 
-    _guard(act)
+    guard(act)
 
 
 COMMANDS = (purge, forget, export_person)

@@ -6,23 +6,18 @@ import math
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
-from mailbot.cli import _config, _fail, _guard
+from mailbot.adapters.addresses import check_address
+from mailbot.adapters.console import progress, render_table
+from mailbot.adapters.exports.csv_import import ImportFileError, read_rows
+from mailbot.bootstrap import open_database
+from mailbot.cli.common import desk_for, fail, flush, guard, known_event, load
+from mailbot.core.booking import places
 from mailbot.core.model import Channel, ReplyStatus
-
-if TYPE_CHECKING:
-    from mailbot.service import Desk
-
-
-def _event_id(ctx: click.Context, event_id: str) -> str:
-    config = _config(ctx)
-    if event_id not in {e.id for e in config.events}:
-        _fail(f"unknown event {event_id!r} (configured: {', '.join(e.id for e in config.events)})", 2)
-    return event_id
+from mailbot.retry import retry as retry_mails
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -31,23 +26,10 @@ def _moment(value: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        _fail(f"--received-at {value!r} is not ISO 8601, e.g. 2020-09-21T10:15:00+02:00", 2)
+        fail(f"--received-at {value!r} is not ISO 8601, e.g. 2020-09-21T10:15:00+02:00", 2)
     if moment.tzinfo is None:
-        _fail(f"--received-at {value!r} needs a UTC offset, e.g. +02:00", 2)
+        fail(f"--received-at {value!r} needs a UTC offset, e.g. +02:00", 2)
     return moment
-
-
-def _desk(ctx: click.Context) -> Desk:
-    from mailbot.bootstrap import build_desk  # noqa: PLC0415 (keep `--help` fast)
-
-    return build_desk(_config(ctx))
-
-
-def _flush(desk: Desk, quiet: bool = False) -> None:
-    """Send what was queued now; an unreachable SMTP server only delays it to the bot's next pass."""
-    report = desk.flush_outbox()
-    if report.error and not quiet:
-        click.echo(f"mails queued, not sent yet ({report.error}); `mailbot run` sends them later", err=True)
 
 
 @click.command()
@@ -80,13 +62,13 @@ def add(
     notify: bool | None,
 ) -> None:
     """Record a registration from the hotline (channel phone) in arrival order."""
-    event_id = _event_id(ctx, event_id)
+    event_id = known_event(ctx, event_id)
     if not email and not phone:
-        _fail("add: give --email or --phone (or both)", 2)
+        fail("add: give --email or --phone (or both)", 2)
     when = _moment(received_at)
 
     def act() -> None:
-        desk = _desk(ctx)
+        desk = desk_for(ctx)
         channel = Channel.ADMIN if as_admin else Channel.PHONE
         done = desk.admin_register(
             event_id,
@@ -123,9 +105,9 @@ def add(
         if done.warning:
             click.echo(f"mailbot: warning: {done.warning}", err=True)
         click.echo(_mail_line(done.mailed, decision.reply, email=email, notify=notify))
-        _flush(desk)
+        flush(desk)
 
-    _guard(act)
+    guard(act)
 
 
 def _mail_line(mailed: bool, reply: ReplyStatus, *, email: str | None, notify: bool | None) -> str:
@@ -152,12 +134,12 @@ def cancel(
     ctx: click.Context, event_id: str, email: str | None, registration_id: int | None, quiet: bool
 ) -> None:
     """Cancel a registration; the first on the waitlist moves up and is told."""
-    event_id = _event_id(ctx, event_id)
+    event_id = known_event(ctx, event_id)
     if (email is None) == (registration_id is None):
-        _fail("cancel: give exactly one of --email or --id", 2)
+        fail("cancel: give exactly one of --email or --id", 2)
 
     def act() -> None:
-        desk = _desk(ctx)
+        desk = desk_for(ctx)
         decision, promoted = desk.admin_cancel(
             event_id,
             email=email,
@@ -166,11 +148,11 @@ def cancel(
             actor="admin (mailbot cancel)",
         )
         if decision.reply is ReplyStatus.NOT_REGISTERED:
-            _fail(f"cancel: no active registration for {email or f'#{registration_id}'} in {event_id}")
+            fail(f"cancel: no active registration for {email or f'#{registration_id}'} in {event_id}")
         click.echo(f"cancelled arrival no. {decision.position}" + "".join(f"\n{line}" for line in promoted))
-        _flush(desk)
+        flush(desk)
 
-    _guard(act)
+    guard(act)
 
 
 @click.command("list")
@@ -181,12 +163,8 @@ def cancel(
 @click.pass_context
 def list_(ctx: click.Context, event_id: str, status: str | None) -> None:
     """An event's registrations in arrival order: arrival number, status, seat number or waitlist place."""
-    from mailbot.adapters.console import render_table  # noqa: PLC0415
-    from mailbot.bootstrap import open_database  # noqa: PLC0415
-    from mailbot.core.booking import places  # noqa: PLC0415
-
-    config = _config(ctx)
-    event_id = _event_id(ctx, event_id)
+    config = load(ctx)
+    event_id = known_event(ctx, event_id)
     tz = ZoneInfo(config.bot.timezone)
 
     def show() -> None:
@@ -210,7 +188,7 @@ def list_(ctx: click.Context, event_id: str, status: str | None) -> None:
         header = ["id", "arrival", "status", "seat/place", "name", "email", "phone", "channel", "received_at"]
         click.echo(render_table(f"{event_id}: {len(rows)} registration(s)", header, rows))
 
-    _guard(show)
+    guard(show)
 
 
 @click.command("import")
@@ -219,20 +197,15 @@ def list_(ctx: click.Context, event_id: str, status: str | None) -> None:
 @click.pass_context
 def import_(ctx: click.Context, event_id: str, file: Path) -> None:
     """Import a list typed up from paper (CSV: name;email;phone;received_at); all rows or none."""
-    from mailbot.adapters.addresses import check_address  # noqa: PLC0415
-    from mailbot.adapters.exports.csv_import import ImportFileError, read_rows  # noqa: PLC0415
-
-    event_id = _event_id(ctx, event_id)
+    event_id = known_event(ctx, event_id)
     try:
         rows = read_rows(file, address_problem=lambda address: check_address(address).reason)
     except ImportFileError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
 
     def act() -> None:
-        desk = _desk(ctx)
+        desk = desk_for(ctx)
         counts: dict[str, int] = {}
-        from mailbot.adapters.console import progress  # noqa: PLC0415
-
         with desk.db.transaction() as tx:
             for row in progress(rows, len(rows), "importing"):
                 decision = desk.admin_register(
@@ -249,9 +222,9 @@ def import_(ctx: click.Context, event_id: str, file: Path) -> None:
         click.echo(
             f"imported {len(rows)} row(s): " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         )
-        _flush(desk)
+        flush(desk)
 
-    _guard(act)
+    guard(act)
 
 
 @click.command()
@@ -260,16 +233,13 @@ def import_(ctx: click.Context, event_id: str, file: Path) -> None:
 @click.pass_context
 def history(ctx: click.Context, event_id: str, email: str | None) -> None:
     """Every change of the event's registrations: who, what, when, old -> new status."""
-    from mailbot.adapters.addresses import check_address  # noqa: PLC0415
-    from mailbot.bootstrap import open_database  # noqa: PLC0415
-
-    config = _config(ctx)
-    event_id = _event_id(ctx, event_id)
+    config = load(ctx)
+    event_id = known_event(ctx, event_id)
     tz = ZoneInfo(config.bot.timezone)
     checked = check_address(email) if email else None
     normalized = checked.normalized if checked else None
     if checked and normalized is None:
-        _fail(f"history: not a valid email address: {email!r} ({checked.reason})", 2)
+        fail(f"history: not a valid email address: {email!r} ({checked.reason})", 2)
 
     def show() -> None:
         with open_database(config).transaction() as tx:
@@ -285,7 +255,7 @@ def history(ctx: click.Context, event_id: str, email: str | None) -> None:
         if not entries:
             click.echo("no changes recorded")
 
-    _guard(show)
+    guard(show)
 
 
 @click.command("send-access")
@@ -295,15 +265,13 @@ def history(ctx: click.Context, event_id: str, email: str | None) -> None:
 @click.pass_context
 def send_access(ctx: click.Context, event_id: str, dry_run: bool, per_minute: int) -> None:
     """Send the access data to every confirmed participant exactly once (resumable after Ctrl-C)."""
-    from mailbot.adapters.console import progress  # noqa: PLC0415
-
-    config = _config(ctx)
-    event_id = _event_id(ctx, event_id)
+    config = load(ctx)
+    event_id = known_event(ctx, event_id)
     if not config.event(event_id).access_info:
-        _fail(f"send-access: event {event_id} has no access_info or access_info_file in the config", 2)
+        fail(f"send-access: event {event_id} has no access_info or access_info_file in the config", 2)
 
     def act() -> None:
-        desk = _desk(ctx)
+        desk = desk_for(ctx)
         recipients = desk.queue_mailing(event_id, ReplyStatus.ACCESS, dry_run=dry_run)
         if dry_run:
             for address in recipients:
@@ -330,9 +298,9 @@ def send_access(ctx: click.Context, event_id: str, dry_run: bool, per_minute: in
             sys.exit(1)
 
     try:
-        _guard(act)
+        guard(act)
     except KeyboardInterrupt:
-        _fail("interrupted: run the same command again to send the rest (nobody gets it twice)", 130)
+        fail("interrupted: run the same command again to send the rest (nobody gets it twice)", 130)
 
 
 @click.command()
@@ -347,21 +315,19 @@ def retry(ctx: click.Context, uid: int | None, every: bool) -> None:
     A late decision keeps the mail's arrival time (the server's) for the record, but takes no seat back
     from anyone: it gets the next free seat or the end of the waitlist. It is in the ledger and the audit log.
     """
-    from mailbot.retry import retry as retry_mails  # noqa: PLC0415
-
     if (uid is None) != every:
-        _fail("retry: give a UID or --quarantined (not both)", 2)
+        fail("retry: give a UID or --quarantined (not both)", 2)
 
     def act() -> None:
-        desk = _desk(ctx)
+        desk = desk_for(ctx)
         results = retry_mails(desk, uid=uid, actor="admin (mailbot retry)")
         for item in results:
             after = f"-> {item.after}" if item.after else "unchanged"
             click.echo(f"uid {item.uid}: {item.before} {after} ({item.reason})")
         click.echo(f"{sum(1 for r in results if r.after)} mail(s) decided again")
-        _flush(desk)
+        flush(desk)
 
-    _guard(act)
+    guard(act)
 
 
 COMMANDS = (add, cancel, list_, import_, history, send_access, retry)

@@ -6,17 +6,16 @@ from datetime import UTC, datetime
 
 import click
 
+from mailbot.adapters.db import Database
+from mailbot.cli.common import fail, guard, load
+from mailbot.watchdog import check_health
+
 
 @click.command()
 @click.pass_context
 def health(ctx: click.Context) -> None:
     """Exit 0 if the last poll succeeded recently and passes don't keep failing; else 1 and why."""
-    # Imported here: cli.py registers this module's COMMANDS at its own import time.
-    from mailbot.adapters.db import Database  # noqa: PLC0415
-    from mailbot.cli import _config, _fail, _guard  # noqa: PLC0415
-    from mailbot.watchdog import check_health  # noqa: PLC0415
-
-    config = _config(ctx)
+    config = load(ctx)
 
     def check() -> None:
         # Read only: no migration, no event sync (a health check runs every minute beside the bot).
@@ -26,10 +25,10 @@ def health(ctx: click.Context) -> None:
         finally:
             db.dispose()
         if not result.healthy:
-            _fail(result.line)
+            fail(result.line)
         click.echo(result.line)
 
-    _guard(check)
+    guard(check)
 
 
 COMMANDS = (health,)
