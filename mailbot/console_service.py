@@ -69,7 +69,7 @@ class Cancelled:
     """What a cancellation did: the decision (NOT_REGISTERED: nothing to cancel) and who moved up."""
 
     decision: Decision
-    promoted: tuple[str, ...]
+    promoted: tuple[RegistrationLine, ...]  # who moved up from the waitlist, each told by mail if we can
 
     @property
     def done(self) -> bool:
@@ -195,10 +195,13 @@ class StaffConsole:
 
     def cancel(self, event_id: str, registration_id: int, *, staff: str) -> Cancelled:
         """Cancel one registration (as `mailbot cancel --id`); the waitlist moves up and is told by mail."""
-        decision, promoted = self.desk.admin_cancel(
+        decision, _ = self.desk.admin_cancel(
             event_id, email=None, registration_id=registration_id, quiet=False, actor=f"{staff} (web)"
         )
-        return Cancelled(decision, tuple(promoted))
+        if decision.reply is not ReplyStatus.CANCELLED:
+            return Cancelled(decision, ())
+        with self.desk.db.reading() as tx:
+            return Cancelled(decision, tuple(tx.promoted_by(event_id, registration_id)))
 
     # --- the access data ---------------------------------------------------------------------------------
     def access_preview(self, event_id: str) -> list[str]:

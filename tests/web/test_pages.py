@@ -95,7 +95,8 @@ def test_cancel_asks_first_then_shows_who_moved_up(pages: StaffBrowser) -> None:
     assert done.status_code == 200
     assert "Abgemeldet: Nr. 1" in done.text
     assert "Nachgerückt" in done.text
-    assert "promoted position 3 (Carla Lang &lt;carla@stadt.example&gt;)" in done.text
+    assert "Nr. 3 Carla Lang: jetzt Platz 2 – bestätigt." in done.text
+    assert "Bekommt eine E-Mail an carla@stadt.example." in done.text
     assert _audit(hotline)[-2:] == [
         ("Erna", "cancelled", "hotline-1 (web)"),
         ("Carla Lang", "promoted", "system"),
@@ -118,6 +119,8 @@ def test_bulk_cancel_previews_then_cancels_each_row_with_its_own_audit_entry(pag
     assert [a for a in _audit(hotline) if a[1] == "cancelled"] == []
     done = hotline.post(f"{PAGE}/bulk-cancel/confirm", data={"csrf": csrf, "ids": ["1", "3"]})
     assert done.status_code == 200
+    assert "Nr. 3 Person 2: jetzt Platz 2 – bestätigt." in done.text  # moved up, then cancelled itself
+    assert "Keine E-Mail-Adresse: bitte unter 03 anrufen." in done.text
     assert [a for a in _audit(hotline) if a[1] != "registered"] == [
         ("Person 0", "cancelled", "hotline-1 (web)"),
         ("Person 2", "promoted", "system"),

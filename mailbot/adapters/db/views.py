@@ -139,6 +139,25 @@ class ConsoleRepository(TxBase):
         """Confirmed or waitlisted registrations of the event arrived from `low` to `high`."""
         return [_R.event_id == event_id, _R.status.in_(_PLACED), _R.position.between(low, high)]
 
+    def promoted_by(self, event_id: str, registration_id: int) -> list[RegistrationLine]:
+        """Who moved up when this registration was cancelled: the promotions audited in its cancellation's
+        transaction (the same moment), in arrival order, as the list shows them now."""
+        cancelled_at = self.session.scalar(
+            select(AuditRow.at)
+            .where(AuditRow.registration_id == registration_id, AuditRow.action == "cancelled")
+            .order_by(AuditRow.id.desc())
+            .limit(1)
+        )
+        if cancelled_at is None:
+            return []
+        moved = self.session.scalars(
+            select(AuditRow.registration_id).where(
+                AuditRow.event_id == event_id, AuditRow.action == "promoted", AuditRow.at == cancelled_at
+            )
+        )
+        lines = [self.registration_line(event_id, int(i)) for i in moved if i is not None]
+        return sorted((line for line in lines if line is not None), key=lambda line: line.position)
+
     def _latest_replies(self, registration_ids: Sequence[int]) -> dict[int, OutboxRow]:
         """The latest reply about each of these registrations (as the export states its reply status)."""
         if not registration_ids:
