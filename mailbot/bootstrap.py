@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import secrets
 import threading
 from collections.abc import Callable
@@ -183,7 +182,6 @@ class Runtime:
             self.sender.close()
             self.sender = None
         desk.background = self.sender
-        gc.freeze()  # what is loaded and wired now lives as long as the process: the cyclic GC skips it
         self._watchdog = Watchdog(desk, once=once)
         return self._watchdog
 
