@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from mailbot.cli import admin, health, privacy, reports, run
+from mailbot.cli import admin, health, privacy, reports, run, user, web
 from mailbot.logs import configure_logging
 
 # Each module holds one group of commands and lists them in its COMMANDS tuple (see docs/ARCHITECTURE.md).
-COMMAND_MODULES = (run, reports, admin, health, privacy)
+COMMAND_MODULES = (run, reports, admin, health, privacy, user, web)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

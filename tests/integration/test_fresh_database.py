@@ -32,8 +32,13 @@ COMMANDS: dict[str, tuple[tuple[str, ...], int]] = {
     "purge": (("purge", "--dry-run"), 0),
     "forget": (("forget", PERSON), 0),
     "db upgrade": (("db", "upgrade"), 0),
+    "user add": (("user", "add", "anna", "--role", "viewer"), 1),  # nothing on stdin: "the password is empty"
+    "user list": (("user", "list"), 0),
+    "user passwd": (("user", "passwd", "anna"), 1),  # "no account 'anna'"
+    "user remove": (("user", "remove", "anna"), 1),  # "no account 'anna'"
+    "user reset-second-factor": (("user", "reset-second-factor", "anna"), 1),  # "no account 'anna'"
 }
-NOT_HERE = {"demo"}  # brings its own servers and database
+NOT_HERE = {"demo", "web"}  # demo brings its own servers and database; web serves until stopped (tests/web)
 
 
 def command_names() -> set[str]:
