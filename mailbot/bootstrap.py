@@ -25,7 +25,7 @@ from mailbot.scheduler import Closeable, Wake, run_forever
 from mailbot.sender import SenderProcess
 from mailbot.service import Desk
 from mailbot.templates import load_overrides, load_templates
-from mailbot.watchdog import Watchdog
+from mailbot.watchdog import Health, Watchdog, check_health
 
 
 def utc_now() -> datetime:
@@ -40,6 +40,15 @@ def open_database(config: Config) -> Database:
     with db.transaction() as tx:
         tx.sync_events(config.events)
     return db
+
+
+def health(config: Config, now: datetime) -> Health:
+    """`mailbot health`'s verdict, read only: no migration, no event sync (it runs beside the bot)."""
+    db = Database(config.database.url)
+    try:
+        return check_health(db, config, now)
+    finally:
+        db.dispose()
 
 
 def _token_provider(oauth: OAuthSettings | None, timeout: float) -> Callable[[], str] | None:

@@ -95,7 +95,6 @@ KNOWN_LAYER_VIOLATIONS: set[str] = {
     "mailbot.cli.admin -> mailbot.adapters.addresses",
     "mailbot.cli.admin -> mailbot.adapters.console",
     "mailbot.cli.admin -> mailbot.adapters.exports.csv_import",
-    "mailbot.cli.health -> mailbot.adapters.db",
     "mailbot.cli.privacy -> mailbot.adapters.addresses",
     "mailbot.cli.reports -> mailbot.adapters.exports.csv_export",
     "mailbot.cli.reports -> mailbot.adapters.exports.xlsx_export",

@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import click
 
-from mailbot.adapters.db import Database
+from mailbot import bootstrap
 from mailbot.cli.common import fail, guard, load
-from mailbot.watchdog import check_health
 
 
 @click.command()
@@ -18,12 +17,7 @@ def health(ctx: click.Context) -> None:
     config = load(ctx)
 
     def check() -> None:
-        # Read only: no migration, no event sync (a health check runs every minute beside the bot).
-        db = Database(config.database.url)
-        try:
-            result = check_health(db, config, datetime.now(UTC))
-        finally:
-            db.dispose()
+        result = bootstrap.health(config, datetime.now(UTC))
         if not result.healthy:
             fail(result.line)
         click.echo(result.line)
