@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from mailbot.adapters.exports.csv_export import safe_cell
 from mailbot.cli import cli
-from mailbot.service import mask
+from mailbot.redact import mask_address
 
 CONFIG = """
 [imap]
@@ -106,5 +106,5 @@ def test_formula_cells_are_escaped() -> None:
 
 def test_addresses_are_masked_for_logs() -> None:
     """Logs show only the first letter of the local part and the domain."""
-    assert mask("anna.mueller@example.org") == "a***@example.org"
-    assert mask(None) == "-"
+    assert mask_address("anna.mueller@example.org") == "a***@example.org"
+    assert mask_address(None) == "-"

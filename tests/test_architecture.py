@@ -99,35 +99,55 @@ KNOWN_LAYER_VIOLATIONS: set[str] = {
     "mailbot.cli.reports -> mailbot.adapters.exports.csv_export",
     "mailbot.cli.reports -> mailbot.adapters.exports.xlsx_export",
     "mailbot.console_service: no room",  # h: the console's use-cases, to service/console.py once a package
-    "mailbot.faults: no room",
     "mailbot.privacy: no room",
-    "mailbot.recognition: no room",
     "mailbot.reports: no room",
     "mailbot.retry: no room",
     "mailbot.sender: no room",
-    "mailbot.service -> mailbot.adapters.addresses",
-    "mailbot.service -> mailbot.adapters.db",
-    "mailbot.service -> mailbot.adapters.journal",
-    "mailbot.service -> mailbot.adapters.ownership",
     "mailbot.watchdog: no room",
+    # f: service -> adapters until the store port (e)
+    "mailbot.service.alerts -> mailbot.adapters.addresses",
+    "mailbot.service.boundary -> mailbot.adapters.addresses",
+    "mailbot.service.boundary -> mailbot.adapters.db",
+    "mailbot.service.context -> mailbot.adapters.db",
+    "mailbot.service.context -> mailbot.adapters.journal",
+    "mailbot.service.desk -> mailbot.adapters.db",
+    "mailbot.service.intake -> mailbot.adapters.db",
+    "mailbot.service.intents -> mailbot.adapters.db",
+    "mailbot.service.intents -> mailbot.adapters.db.ownership",
+    "mailbot.service.ledger -> mailbot.adapters.db",
+    "mailbot.service.mailings -> mailbot.adapters.addresses",
+    "mailbot.service.mailings -> mailbot.adapters.db",
+    "mailbot.service.outbox -> mailbot.adapters.db",
+    "mailbot.service.privacy.access -> mailbot.adapters.addresses",
+    "mailbot.service.privacy.access -> mailbot.adapters.db",
+    "mailbot.service.privacy.access -> mailbot.adapters.db.erasure",
+    "mailbot.service.privacy.eraser -> mailbot.adapters.addresses",
+    "mailbot.service.privacy.eraser -> mailbot.adapters.db",
+    "mailbot.service.privacy.eraser -> mailbot.adapters.db.erasure",
+    "mailbot.service.privacy.forget -> mailbot.adapters.addresses",
+    "mailbot.service.privacy.forget -> mailbot.adapters.db",
+    "mailbot.service.privacy.forget -> mailbot.adapters.db.erasure",
+    "mailbot.service.privacy.retention -> mailbot.adapters.db",
+    "mailbot.service.privacy.retention -> mailbot.adapters.db.erasure",
+    "mailbot.service.readahead -> mailbot.adapters.addresses",
+    "mailbot.service.recognition -> mailbot.adapters.db",
+    "mailbot.service.registrations -> mailbot.adapters.addresses",
+    "mailbot.service.registrations -> mailbot.adapters.db",
+    "mailbot.service.reports -> mailbot.adapters.console",
+    "mailbot.service.reports -> mailbot.adapters.db",
+    "mailbot.service.watchdog -> mailbot.adapters.db",
 }
 KNOWN_CYCLES: set[str] = {
     "mailbot.bootstrap <-> mailbot.sender",  # the sending child builds its desk (d rebuilds the sender)
-    "mailbot.privacy <-> mailbot.service",
 }
 KNOWN_LATE_IMPORTS: set[str] = {
     "mailbot.adapters.db.engine -> mailbot.adapters.db.migrate",
-    "mailbot.privacy -> mailbot.service",
     "mailbot.sender -> mailbot.adapters.db",
     "mailbot.sender -> mailbot.bootstrap",
     "mailbot.sender -> mailbot.logs",
     "mailbot.sender -> mailbot.service",
-    "mailbot.service -> mailbot.privacy",
 }
-KNOWN_LONG_MODULES: set[str] = {
-    "mailbot.privacy",
-    "mailbot.service",
-}
+KNOWN_LONG_MODULES: set[str] = set()
 KNOWN_DOCSTRINGS: set[str] = {
     "mailbot.adapters.journal: 9 lines",
     "mailbot.sender: 16 lines",
@@ -137,6 +157,11 @@ KNOWN_LIBRARY_VIOLATIONS: set[str] = set()
 KNOWN_SHIMS: set[str] = {
     "mailbot.adapters.erasure",
     "mailbot.adapters.ownership",
+    # f: re-exports for the CLI until it moves (b); removed then
+    "mailbot.privacy",
+    "mailbot.reports",
+    "mailbot.retry",
+    "mailbot.watchdog",
 }
 
 

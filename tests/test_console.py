@@ -114,7 +114,7 @@ def test_status_table_fits_an_80_column_terminal(config_file: Path) -> None:
     """In an 80-column terminal the status table needs no wrapping (event ids up to 20 characters)."""
     from mailbot.bootstrap import open_database  # noqa: PLC0415
     from mailbot.config import load_config  # noqa: PLC0415
-    from mailbot.reports import status_text  # noqa: PLC0415
+    from mailbot.service.reports import status_text  # noqa: PLC0415
 
     config = load_config(config_file, {})
     text = status_text(open_database(config), config, color=False, width=80)

@@ -10,9 +10,9 @@ import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from mailbot.core.faults import environment_fault
 from mailbot.core.parse import MessageParseError
 from mailbot.demo.servers import free_port
-from mailbot.faults import environment_fault
 
 
 def caught(action: Callable[[], object]) -> Exception:

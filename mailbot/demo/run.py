@@ -19,7 +19,7 @@ from mailbot.core.parse import parse_message
 from mailbot.demo.corpus import CorpusMail, build_corpus
 from mailbot.demo.servers import EmbeddedImap, SmtpSink
 from mailbot.errors import MailbotError
-from mailbot.reports import TRIAGE_OUTCOMES, status_text
+from mailbot.service.reports import TRIAGE_OUTCOMES, status_text
 
 SENDER = "Stadt Castrop-Rauxel – Digitalisierung <digitalisierung@castrop-rauxel.de>"
 

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, event, text
 from mailbot.bootstrap import build_desk
 from mailbot.config import load_config
 from mailbot.demo.servers import SmtpSink
-from mailbot.watchdog import Watchdog
+from mailbot.service.watchdog import Watchdog
 from tests.conftest import config_data, toml_text
 from tests.integration.test_desk import invoke
 from tests.integration.test_intents import mail, statuses

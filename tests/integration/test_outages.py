@@ -25,7 +25,7 @@ from mailbot.demo.corpus import CorpusMail, build_corpus
 from mailbot.demo.servers import SmtpSink
 from mailbot.scheduler import retry_delay, run_forever
 from mailbot.service import BODY_BATCH, LAST_POLL
-from mailbot.watchdog import Watchdog, check_health
+from mailbot.service.watchdog import Watchdog, check_health
 from tests.conftest import config_data, toml_text
 from tests.integration.test_desk import deliver, invoke, message_id, read_csv
 from tests.integration.test_processes import mailbot

@@ -20,8 +20,8 @@ from mailbot.adapters.db import OutboxRow
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import Config, parse_config
 from mailbot.demo.servers import SmtpSink, free_port
-from mailbot.reports import status_text
 from mailbot.service import Desk
+from mailbot.service.reports import status_text
 from tests.conftest import config_data
 from tests.integration.test_robustness import registration
 from tests.servers import Dovecot, ImapAccount

@@ -19,7 +19,7 @@ from mailbot.cli.privacy import COMMANDS
 from mailbot.config import load_config
 from mailbot.demo.corpus import CorpusMail, build_corpus
 from mailbot.demo.servers import SmtpSink
-from mailbot.privacy import ERASED, purge_due
+from mailbot.service.privacy import ERASED, purge_due
 from tests.integration.test_desk import deliver, invoke, message_id, read_csv
 from tests.integration.test_intents import mail, set_capacity, statuses
 from tests.servers import Dovecot, ImapAccount

@@ -10,7 +10,7 @@ from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import parse_config
 from mailbot.demo.corpus import build_corpus
 from mailbot.demo.servers import SmtpSink
-from mailbot.reports import status_text
+from mailbot.service.reports import status_text
 from tests.conftest import config_data
 from tests.integration.test_intents import mail, statuses
 from tests.integration.test_robustness import registration

@@ -21,6 +21,7 @@ from mailbot.core.model import Status
 from mailbot.demo.servers import SmtpSink, free_port
 from mailbot.errors import TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, Mailbox, OutgoingMail
+from mailbot.service import outbox
 from tests.conftest import config_data
 from tests.core.test_replies import EVENT
 from tests.integration.test_desk import invoke, read_csv
@@ -211,7 +212,7 @@ def test_a_slow_smtp_server_gets_batches_that_fit_in_the_lease(
     dovecot_server: Dovecot, imap_account: ImapAccount, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Replies are claimed in batches that go out within half the lease at the server's pace."""
-    monkeypatch.setattr(service, "SEND_LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(outbox, "SEND_LEASE", timedelta(seconds=1))
     handler = _SlowSink(delay=0.05)  # 10 mails per half lease
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()

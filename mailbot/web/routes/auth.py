@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from mailbot.watchdog import check_health
+from mailbot.service.watchdog import check_health
 from mailbot.web.auth import (
     CsrfRefused,
     LoginRequired,
