@@ -24,8 +24,8 @@ from mailbot.ports import Clock, Mailbox
 from mailbot.scheduler import Closeable, Wake, run_forever
 from mailbot.sender import SenderProcess
 from mailbot.service import Desk
+from mailbot.service.watchdog import Health, Watchdog, check_health
 from mailbot.templates import load_overrides, load_templates
-from mailbot.watchdog import Health, Watchdog, check_health
 
 
 def utc_now() -> datetime:

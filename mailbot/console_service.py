@@ -19,9 +19,9 @@ from mailbot.core.listing import (
     TriageLine,
 )
 from mailbot.core.model import Channel, Decision, Event, ReplyStatus
-from mailbot.reports import TRIAGE_OUTCOMES
 from mailbot.service import LAST_POLL, PAUSE_REASON, PAUSED_SINCE, AdminRegistration, Desk
-from mailbot.watchdog import check_health
+from mailbot.service.reports import TRIAGE_OUTCOMES
+from mailbot.service.watchdog import check_health
 
 ACCESS_COLUMN = "access_sent_at"  # who has had the access data queued (Desk.queue_mailing)
 

@@ -99,11 +99,7 @@ KNOWN_LAYER_VIOLATIONS: set[str] = {
     "mailbot.cli.reports -> mailbot.adapters.exports.csv_export",
     "mailbot.cli.reports -> mailbot.adapters.exports.xlsx_export",
     "mailbot.console_service: no room",  # h: the console's use-cases, to service/console.py once a package
-    "mailbot.privacy: no room",
-    "mailbot.reports: no room",
-    "mailbot.retry: no room",
     "mailbot.sender: no room",
-    "mailbot.watchdog: no room",
     # f: service -> adapters until the store port (e)
     "mailbot.service.alerts -> mailbot.adapters.addresses",
     "mailbot.service.boundary -> mailbot.adapters.addresses",
@@ -157,11 +153,6 @@ KNOWN_LIBRARY_VIOLATIONS: set[str] = set()
 KNOWN_SHIMS: set[str] = {
     "mailbot.adapters.erasure",
     "mailbot.adapters.ownership",
-    # f: re-exports for the CLI until it moves (b); removed then
-    "mailbot.privacy",
-    "mailbot.reports",
-    "mailbot.retry",
-    "mailbot.watchdog",
 }
 
 

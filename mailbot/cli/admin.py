@@ -17,7 +17,7 @@ from mailbot.bootstrap import open_database
 from mailbot.cli.common import desk_for, fail, flush, guard, known_event, load
 from mailbot.core.booking import places
 from mailbot.core.model import Channel, ReplyStatus
-from mailbot.retry import retry as retry_mails
+from mailbot.service.retry import retry as retry_mails
 
 
 def _moment(value: str | None) -> datetime | None:

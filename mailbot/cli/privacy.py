@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from mailbot import privacy
 from mailbot.adapters.addresses import check_address
 from mailbot.bootstrap import open_database, utc_now
 from mailbot.cli.common import desk_for, fail, flush, guard, known_event, load, write_private
+from mailbot.service import privacy
 
 
 def _check_address(command: str, address: str) -> None:

@@ -13,7 +13,7 @@ from mailbot.adapters.exports.csv_export import encode_for_excel, render_csv
 from mailbot.adapters.exports.xlsx_export import render_xlsx
 from mailbot.bootstrap import open_database
 from mailbot.cli.common import fail, guard, known_event, load, write_private
-from mailbot.reports import inspect_text, status_text, triage_text
+from mailbot.service.reports import inspect_text, status_text, triage_text
 
 
 @click.command()

@@ -13,7 +13,7 @@ from mailbot.bootstrap import Runtime
 from mailbot.cli.common import fail, guard, load
 from mailbot.demo.run import run_demo
 from mailbot.demo.servers import missing_extra
-from mailbot.watchdog import Watchdog
+from mailbot.service.watchdog import Watchdog
 
 log = logging.getLogger("mailbot")
 

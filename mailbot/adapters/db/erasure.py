@@ -1,4 +1,4 @@
-"""The SQL side of erasing personal data (mailbot.privacy decides what and when): finders and compaction."""
+"""The SQL side of erasing personal data (service/privacy decides what and when): finders and compaction."""
 
 from __future__ import annotations
 
