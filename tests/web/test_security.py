@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -293,3 +295,20 @@ def test_english_texts_with_language_en(db_url: str, clock: Clock) -> None:
     assert '<html lang="en">' in page
     assert "User name" in page
     assert "Benutzername" not in page
+
+
+def test_a_page_does_not_wait_for_the_write_lock(console: Console, client: TestClient, db_url: str) -> None:
+    """SQLite: while another process holds the write lock (a pass's batch), a logged-in page still answers."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the write lock of a SQLite file")
+    add_staff(console, "clerk", Role.HOTLINE)
+    log_in(client, "clerk")
+    holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=0)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        assert client.get("/account").status_code == 200
+        assert time.monotonic() - started < 5  # the busy timeout is 30 s: a page that waited would take that
+    finally:
+        holder.rollback()
+        holder.close()

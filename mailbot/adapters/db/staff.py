@@ -31,20 +31,20 @@ def _session(row: StaffSessionRow) -> StaffSession:
 
 
 class SqlStaffStore:
-    """Staff data in the desk's database; every call is one short transaction of its own."""
+    """Staff data in the desk's database; each call one short transaction (reads without the write lock)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def account(self, name: str) -> StaffAccount | None:
         """The account of this name (exact), or None."""
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             row = tx.session.get(StaffUserRow, name)
             return _account(row) if row is not None else None
 
     def accounts(self) -> list[StaffAccount]:
         """Every account, by name."""
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             rows = tx.session.scalars(select(StaffUserRow).order_by(StaffUserRow.name))
             return [_account(row) for row in rows]
 
@@ -109,7 +109,7 @@ class SqlStaffStore:
 
     def recovery_codes_left(self, name: str) -> int:
         """How many unused recovery codes the account has."""
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             query = select(func.count()).where(RecoveryCodeRow.name == name, RecoveryCodeRow.used.is_(False))
             return int(tx.session.scalar(query) or 0)
 
@@ -143,13 +143,13 @@ class SqlStaffStore:
 
     def session(self, key: str) -> StaffSession | None:
         """The session with this key, or None."""
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             row = tx.session.get(StaffSessionRow, key)
             return _session(row) if row is not None else None
 
     def sessions(self) -> list[StaffSession]:
         """Every stored session, newest first."""
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             rows = tx.session.scalars(select(StaffSessionRow).order_by(StaffSessionRow.created_at.desc()))
             return [_session(row) for row in rows]
 
@@ -196,7 +196,7 @@ class SqlStaffStore:
 
     def security_log(self, limit: int) -> list[SecurityEvent]:
         """The newest `limit` security events, newest first."""
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             rows = tx.session.scalars(select(SecurityLogRow).order_by(SecurityLogRow.id.desc()).limit(limit))
             return [SecurityEvent(r.at, r.kind, r.name, r.client, r.detail) for r in rows]
 
@@ -209,5 +209,5 @@ class SqlStaffStore:
             query = query.where(SecurityLogRow.name == name)
         if client is not None:
             query = query.where(SecurityLogRow.client == client)
-        with self.db.transaction() as tx:
+        with self.db.reading() as tx:
             return int(tx.session.scalar(query) or 0)
