@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -10,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from mailbot.web.auth import CsrfRefused, Forbidden, LoginRequired, StaffRoute
+from mailbot.web.auth import CsrfRefused, Forbidden, LoginRequired, StaffRoute, note_refusal
 from mailbot.web.console import Console
 from mailbot.web.headers import SecurityHeaders
 from mailbot.web.routes import account, admin, auth, dashboard, events, organiser
@@ -43,6 +44,7 @@ async def _forbidden(request: Request, exc: Exception) -> Response:  # noqa: ARG
 
 
 async def _csrf(request: Request, exc: Exception) -> Response:  # noqa: ARG001
+    await run_in_threadpool(note_refusal, request, "csrf-refused")
     return render(request, "error.html", {"title_key": "csrf_title", "text_key": "csrf_text"}, 403)
 
 

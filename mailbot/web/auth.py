@@ -99,9 +99,7 @@ def require(request: Request, role: Role) -> Staff:
     if not found.session.second_factor:
         raise LoginRequired("/login/code" if found.enrolled else "/account/second-factor")
     if found.staff.role < role:
-        console_of(request).accounts.note(
-            "refused", found.staff.name, client_address(request), f"{request.method} {request.url.path}"
-        )
+        note_refusal(request, "refused")
         raise Forbidden
     return found.staff
 
@@ -140,11 +138,7 @@ class StaffRoute(Route):
                 if request.method in UNSAFE:
                     found = current(request)
                     assert found is not None  # require() passed
-                    try:
-                        await check_csrf(request, found.session.csrf)
-                    except CsrfRefused:
-                        await run_in_threadpool(_note_csrf, request, found.staff.name)
-                        raise
+                    await check_csrf(request, found.session.csrf)
             return await endpoint(request)
 
         guarded_endpoint.__name__ = getattr(endpoint, "__name__", "endpoint")
@@ -152,10 +146,12 @@ class StaffRoute(Route):
         return guarded_endpoint
 
 
-def _note_csrf(request: Request, name: str) -> None:
-    console_of(request).accounts.note(
-        "csrf-refused", name, client_address(request), f"{request.method} {request.url.path}"
-    )
+def note_refusal(request: Request, kind: str) -> None:
+    """Write a refused request to the security log: who (if anyone), from where, what."""
+    found = current(request)
+    name = found.staff.name if found is not None else "-"
+    what = f"{request.method} {request.url.path}"
+    console_of(request).accounts.note(kind, name, client_address(request), what)
 
 
 def guarded(

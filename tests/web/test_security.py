@@ -83,6 +83,7 @@ def test_the_login_form_needs_its_csrf_token(console: Console, client: TestClien
     assert response.status_code == 403
     assert "set-cookie" not in response.headers
     assert console.accounts.sessions() == []
+    assert [(e.kind, e.detail) for e in console.accounts.security_log()] == [("csrf-refused", "POST /login")]
 
 
 def test_login_throttled_per_account(console: Console, client: TestClient) -> None:
