@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
-from mailbot.accounts import Accounts
 from mailbot.adapters import bounces
 from mailbot.adapters.credentials import Argon2Credentials
 from mailbot.adapters.db import Database
@@ -24,6 +23,7 @@ from mailbot.ports import Clock, Mailbox
 from mailbot.scheduler import Closeable, Wake, run_forever
 from mailbot.sender import SenderProcess
 from mailbot.service import Desk
+from mailbot.service.accounts import Accounts
 from mailbot.service.watchdog import Health, Watchdog, check_health
 from mailbot.templates import load_overrides, load_templates
 

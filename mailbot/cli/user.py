@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from mailbot.accounts import Accounts
 from mailbot.bootstrap import build_accounts, open_database
 from mailbot.cli.common import fail, guard, load
 from mailbot.core.staff import Role
+from mailbot.service.accounts import Accounts
 
 ROLES = [role.label for role in Role]
 

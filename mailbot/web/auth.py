@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mailbot.accounts import Current
 from mailbot.config.settings import Network
 from mailbot.core.staff import Role, Staff
+from mailbot.service.accounts import Current
 from mailbot.web.console import Console
 
 __all__ = [

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailbot.accounts import Accounts
 from mailbot.bootstrap import build_accounts, build_desk, utc_now
 from mailbot.config import Config, WebSettings
 from mailbot.ports import Clock
 from mailbot.service import Desk
+from mailbot.service.accounts import Accounts
 
 
 @dataclass(frozen=True)

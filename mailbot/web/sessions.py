@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailbot.accounts import Current
 from mailbot.core.staff import mask_client
+from mailbot.service.accounts import Current
 from mailbot.web.auth import client_address, peer_is_trusted
 from mailbot.web.console import Console
 

@@ -8,8 +8,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailbot.accounts import Accounts
 from mailbot.core.staff import Role, Staff
+from mailbot.service.accounts import Accounts
 from mailbot.web.auth import StaffRoute, client_address, console_of, guarded, require
 from mailbot.web.forms import field, text
 from mailbot.web.templating import render
