@@ -155,6 +155,7 @@ def test_exports_are_the_files_of_mailbot_export(pages: StaffBrowser, tmp_path: 
     csv = organiser.get(f"{PAGE}/export.csv")
     assert csv.status_code == 200
     assert csv.headers["content-disposition"] == f'attachment; filename="{EVENT_ID}.csv"'
+    assert csv.headers["cache-control"] == "no-store"  # personal data: no copy in any cache
     url = _console(organiser).config.database.url
     config = write_config(tmp_path / "config.toml", url)  # type: ignore[operator]
     result = CliRunner().invoke(cli, ["--config", str(config), "export", "--event", EVENT_ID], obj={})
