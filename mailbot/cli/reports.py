@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
 
-from mailbot.adapters.exports.csv_export import encode_for_excel, render_csv
-from mailbot.adapters.exports.xlsx_export import render_xlsx
 from mailbot.bootstrap import open_database
 from mailbot.cli.common import fail, guard, known_event, load, write_private
+from mailbot.service.exports import export_file
 from mailbot.service.reports import inspect_text, status_text, triage_text
 
 
@@ -51,21 +50,13 @@ def export(ctx: click.Context, event_id: str | None, fmt: str, output: Path | No
         known_event(ctx, event_id, "export: ")
 
     def write() -> None:
-        db = open_database(config)
-        with db.transaction() as tx:
-            rows = tx.export_rows(event_id)
-        tz = ZoneInfo(config.bot.timezone)
-        if fmt == "xlsx":
-            events = [config.event(event_id)] if event_id is not None else list(config.events)
-            data = render_xlsx(rows, events, tz, datetime.now(tz))
-        else:
-            data = encode_for_excel(render_csv(rows, tz, delimiter))
+        data, count = export_file(open_database(config), config, event_id, fmt, datetime.now(UTC), delimiter)
         if output is None:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         else:
             write_private(output, data)
-            click.echo(f"{len(rows)} registration(s) written to {output}", err=True)
+            click.echo(f"{count} registration(s) written to {output}", err=True)
 
     guard(write)
 

@@ -246,7 +246,7 @@ def check_health(db: Database, config: Config, now: datetime) -> Health:
         return Health(
             False, "unhealthy: no successful poll yet (the database is empty: `mailbot run` creates it)"
         )
-    with db.transaction() as tx:
+    with db.reading() as tx:  # a snapshot: never waits for (or holds up) a pass holding the write lock
         last_poll = tx.get_state(LAST_POLL)
         failures = int(tx.get_state(FAILURES) or 0)
         error = tx.get_state(LAST_ERROR)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mailbot.console_service import StaffConsole
 from mailbot.core.listing import PAGE_SIZE, ListQuery
+from mailbot.service.console import StaffConsole
 from tests.web.pages import EVENT_ID, NOW, make_desk
 
 

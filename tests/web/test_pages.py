@@ -10,8 +10,8 @@ from openpyxl import load_workbook
 from starlette.testclient import TestClient
 
 from mailbot.cli import cli
-from mailbot.console_service import StaffConsole
 from mailbot.core.staff import Role
+from mailbot.service.console import StaffConsole
 from mailbot.web.console import Console
 from tests.web.conftest import csrf_of
 from tests.web.pages import EVENT_ID, StaffBrowser, english_pages, pages, write_config

@@ -9,11 +9,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailbot.console_service import Cancelled, StaffConsole
 from mailbot.core.listing import ListQuery, RegistrationLine
 from mailbot.core.model import Event, ReplyStatus, Status
 from mailbot.errors import MailbotError
 from mailbot.service import AdminRegistration
+from mailbot.service.console import Cancelled, StaffConsole
 from mailbot.web.auth import Role, StaffRoute, console_of, guarded, require
 from mailbot.web.routes.pages import blocking, event_of, field, ids_of, int_param, use_cases
 from mailbot.web.templating import render

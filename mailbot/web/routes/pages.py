@@ -11,8 +11,8 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from mailbot.console_service import StaffConsole
 from mailbot.core.model import Event
+from mailbot.service.console import StaffConsole
 from mailbot.web.auth import console_of
 
 T = TypeVar("T")

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from mailbot.adapters.exports.csv_export import encode_for_excel, render_csv
-from mailbot.adapters.exports.xlsx_export import render_xlsx
 from mailbot.core.listing import (
     AuditLine,
     FailedReply,
@@ -19,8 +17,11 @@ from mailbot.core.listing import (
     TriageLine,
 )
 from mailbot.core.model import Channel, Decision, Event, ReplyStatus
-from mailbot.service import LAST_POLL, PAUSE_REASON, PAUSED_SINCE, AdminRegistration, Desk
+from mailbot.service.desk import Desk
+from mailbot.service.exports import export_file
 from mailbot.service.reports import TRIAGE_OUTCOMES
+from mailbot.service.results import AdminRegistration
+from mailbot.service.state_keys import LAST_POLL, PAUSE_REASON, PAUSED_SINCE
 from mailbot.service.watchdog import check_health
 
 ACCESS_COLUMN = "access_sent_at"  # who has had the access data queued (Desk.queue_mailing)
@@ -163,11 +164,7 @@ class StaffConsole:
 
     def export(self, event_id: str, fmt: str, now: datetime) -> bytes:
         """The event's registrations as `mailbot export --event ID [--format xlsx]` writes them."""
-        with self.desk.db.reading() as tx:
-            rows = tx.export_rows(event_id)
-        if fmt == "xlsx":
-            return render_xlsx(rows, [self.desk.events[event_id]], self.tz, now.astimezone(self.tz))
-        return encode_for_excel(render_csv(rows, self.tz, ";"))
+        return export_file(self.desk.db, self.config, event_id, fmt, now)[0]
 
     # --- the hotline -----------------------------------------------------------------------------------
     def add_by_phone(
