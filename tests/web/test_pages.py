@@ -275,3 +275,33 @@ def test_dashboard_shows_every_event_and_refreshes_from_a_fragment(pages: StaffB
     assert "<html" not in live.text
     numbers = re.findall(r'<td class="num[^"]*">(\d+)</td>', live.text)
     assert numbers == ["2", "2", "0", "1", "0", "0", "0"]
+
+
+def test_triage_lists_a_held_mail_and_its_trail_names_each_rule(pages: StaffBrowser) -> None:
+    """A mail the desk left alone is on /triage, linked by its ledger id to its trail with every rule hit."""
+    organiser = pages(Role.ORGANISER)
+    console = _console(organiser)
+    with console.desk.db.transaction() as tx:
+        ledger_id = tx.add_ledger(
+            folder="INBOX",
+            uidvalidity=1,
+            uid=42,
+            message_id="<abc@example.org>",
+            internaldate=console.clock(),
+            size=100,
+            outcome="machine",
+            reason="an automatic reply",
+            rule_hits=[("auto-submitted", "Auto-Submitted: auto-replied (RFC 3834)")],
+            sender="urlaub@example.org",
+            subject="Abwesenheitsnotiz <b>",
+            now=console.clock(),
+        )
+    triage = organiser.get("/triage")
+    assert triage.status_code == 200
+    assert f'href="/mails/{ledger_id}"' in triage.text
+    assert "urlaub@example.org" in triage.text
+    assert "Abwesenheitsnotiz &lt;b&gt;" in triage.text
+    trail = organiser.get(f"/mails/{ledger_id}")
+    assert "<strong>auto-submitted</strong>: Auto-Submitted: auto-replied (RFC 3834)" in trail.text
+    assert "machine (an automatic reply)" in trail.text
+    assert organiser.get(f"/mails/{ledger_id + 1}").status_code == 404
