@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mailbot.adapters.db import Database  # noqa: E402 (after the path setup)
-from mailbot.adapters.embedded import free_port  # noqa: E402
 from mailbot.config import load_config  # noqa: E402
 from mailbot.core.model import Status  # noqa: E402
+from mailbot.demo.servers import free_port  # noqa: E402
 from tests.servers import Postgres  # noqa: E402
 
 HOW = """\

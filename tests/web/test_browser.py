@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from mailbot.adapters.embedded import SmtpSink
+from mailbot.demo.servers import SmtpSink
 from tests.conftest import EVENT
 from tests.servers import Dovecot, ImapAccount
 from tests.web.conftest import PAGE_TIMEOUT, run_mailbot, running_bot, wait_for_file, web_console
