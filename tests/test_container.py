@@ -411,9 +411,10 @@ def test_image_has_the_runtime_only(installed: Installed) -> None:
 
 
 def test_image_commands_exist(installed: Installed) -> None:
-    """The commands the image runs (CMD `run`, HEALTHCHECK `health`) exist in the installed mailbot."""
+    """The commands the image runs (CMD `run`, HEALTHCHECK `health`, compose's `web`) exist in its mailbot."""
     runtime = read_dockerfile()[-1]
-    for argv in (runtime.last("CMD").exec_form(), runtime.last("HEALTHCHECK").exec_form()[1:]):
+    console = compose()["services"]["console"]["command"]  # compose's console service: `mailbot web ...`
+    for argv in (runtime.last("CMD").exec_form(), runtime.last("HEALTHCHECK").exec_form()[1:], console):
         result = installed.mailbot(*argv, "--help")
         assert result.returncode == 0, f"mailbot {shlex.join(argv)}: {result.stderr}"
 
@@ -502,3 +503,40 @@ def test_compose_example_config_loads_with_the_secrets(tmp_path: Path) -> None:
     db_env = data["services"]["db"]["environment"]
     assert (url.drivername, url.password) == ("postgresql+psycopg", None)
     assert (url.host, url.username, url.database) == ("db", db_env["POSTGRES_USER"], db_env["POSTGRES_DB"])
+
+
+def test_compose_console_is_the_bots_image_published_on_loopback_only() -> None:
+    """`console` runs `mailbot web` from the bot's image, config and secrets, published on 127.0.0.1 only."""
+    data = compose()
+    console, bot = data["services"]["console"], data["services"]["mailbot"]
+    assert console["image"] == bot["image"]
+    command = console["command"]
+    assert command[0] == "web"
+    host, port = command[command.index("--host") + 1], command[command.index("--port") + 1]
+    assert host == "0.0.0.0"  # noqa: S104 (inside its own container, so that the published port reaches it)
+    assert console["ports"], "the console must be reachable from the host's reverse proxy"
+    for published in console["ports"]:
+        address, _, target = published.split(":")
+        assert address == "127.0.0.1", f"{published}: only a reverse proxy on the host may reach the console"
+        assert target == port
+    assert console["depends_on"]["db"]["condition"] == "service_healthy"
+    assert config_mount(console) == config_mount(bot)
+    assert service_secrets(console) == service_secrets(bot)  # loading the config reads every password file
+    assert console["environment"]["PGPASSFILE"] == bot["environment"]["PGPASSFILE"]
+    assert f"127.0.0.1:{port}/healthz" in " ".join(console["healthcheck"]["test"])
+    assert console["restart"] == "unless-stopped"
+
+
+def test_compose_console_config_is_behind_tls(tmp_path: Path) -> None:
+    """The example config gives the console an https:// public_url (Secure cookies behind the proxy)."""
+    service = compose()["services"]["console"]
+    text = config_mount(service).read_text(encoding="utf-8")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name in service_secrets(service):
+        (secrets / name).write_text(f"fake-{name}\n", encoding="utf-8")
+    copy = tmp_path / "config.toml"
+    copy.write_text(text.replace(SECRETS_DIR, f"{secrets}/"), encoding="utf-8")
+    web = load_config(copy, env={}).web
+    assert (web.public_url or "").startswith("https://")
+    assert web.trusted_user_header is None  # single sign-on is opt-in (README), never on by example
