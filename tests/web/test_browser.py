@@ -101,7 +101,10 @@ def log_in(browser: WebDriver, base: str, name: str, secret: Callable[[str], Non
         form = browser.find_element(By.CSS_SELECTOR, "form[action='/account/second-factor']")
         form.find_element(By.NAME, "code").send_keys(pyotp.TOTP(key).now())
         submit(browser, form)
-        assert "/account/second-factor" not in browser.current_url, browser.page_source
+        codes = browser.find_elements(By.CSS_SELECTOR, "#recovery-codes li")
+        assert len(codes) == 10, browser.page_source  # shown once, after the first right code
+        browser.find_element(By.CSS_SELECTOR, "main a[href='/']").click()
+        wait(browser).until(expected_conditions.url_to_be(f"{base}/"))
     assert "/login" not in browser.current_url, f"{name} is not logged in: {browser.page_source[:2000]}"
 
 
