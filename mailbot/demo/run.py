@@ -88,8 +88,16 @@ def _counts(counts: Counter[str]) -> str:
     return ", ".join(f"{key} {counts[key]}" for key in keys)
 
 
-def run_demo(workdir: Path | None, messages: int = 100, echo: Callable[[str], None] = print) -> None:
-    """Start the servers, fill the inbox, run one pass, print status, CSV and one reply (through `echo`)."""
+def run_demo(
+    workdir: Path | None,
+    messages: int = 100,
+    echo: Callable[[str], None] = print,
+    then: Callable[[Config], None] | None = None,
+) -> None:
+    """Start the servers, fill the inbox, run one pass, print status, CSV and one reply (through `echo`).
+
+    `then` (`demo --web`) gets the demo's config while its data (and servers) are still there.
+    """
     with ExitStack() as stack:
         temporary = workdir is None
         if workdir is None:
@@ -127,26 +135,33 @@ def run_demo(workdir: Path | None, messages: int = 100, echo: Callable[[str], No
         echo("")
         note = "  (removed on exit: use --dir DIR to keep it)" if temporary else ""
         echo(f"CSV for Excel: {csv_path} ({len(rows)} rows){note}")
-        confirmed = [m for m in smtp.messages if m.message()["X-Mailbot-Status"] == "confirmed"]
-        # Show a reply to a mail that had its own subject (the typical case).
-        fallback = f"Re: {config.events[0].title}"
-        sample = next((m for m in confirmed if m.message()["Subject"] != fallback), None)
-        if sample is not None:
-            echo("")
-            echo("one reply, as sent:")
-            echo("-" * 72)
-            msg = sample.message()
-            for name in ("From", "To", "Subject", "In-Reply-To", "Auto-Submitted", "X-Mailbot-Status"):
-                echo(f"{name}: {msg[name]}")
-            echo("")
-            body = msg.get_body(preferencelist=("plain",))  # a confirmation is multipart with its .ics entry
-            echo(body.get_content().rstrip() if body is not None else "(no text part)")
-            for part in msg.iter_attachments():
-                echo(f"[attachment: {part.get_filename() or part.get_content_type()}]")
-            echo("-" * 72)
+        _show_reply(smtp, config, echo)
         if not temporary:
             _write_config(workdir, data, db, echo)
         db.dispose()
+        if then is not None:
+            then(config)
+
+
+def _show_reply(smtp: SmtpSink, config: Config, echo: Callable[[str], None]) -> None:
+    """One confirmation as sent: a reply to a mail that had its own subject (the typical case)."""
+    confirmed = [m for m in smtp.messages if m.message()["X-Mailbot-Status"] == "confirmed"]
+    fallback = f"Re: {config.events[0].title}"
+    sample = next((m for m in confirmed if m.message()["Subject"] != fallback), None)
+    if sample is None:
+        return
+    echo("")
+    echo("one reply, as sent:")
+    echo("-" * 72)
+    msg = sample.message()
+    for name in ("From", "To", "Subject", "In-Reply-To", "Auto-Submitted", "X-Mailbot-Status"):
+        echo(f"{name}: {msg[name]}")
+    echo("")
+    body = msg.get_body(preferencelist=("plain",))  # a confirmation is multipart with its .ics entry
+    echo(body.get_content().rstrip() if body is not None else "(no text part)")
+    for part in msg.iter_attachments():
+        echo(f"[attachment: {part.get_filename() or part.get_content_type()}]")
+    echo("-" * 72)
 
 
 _MARK = "# Written by `mailbot demo --dir`"
