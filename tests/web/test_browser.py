@@ -10,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pyotp
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -76,15 +77,21 @@ def walk_config(config_file: Path) -> Path:
 
 
 def wait(browser: WebDriver, timeout: float = PAGE_TIMEOUT) -> WebDriverWait[WebDriver]:
-    """An explicit wait (generous: CI has 2 busy cores)."""
-    return WebDriverWait(browser, timeout, poll_frequency=0.2)
+    """An explicit wait (generous: CI has 2 busy cores) that polls through a page change.
+
+    While Chromium replaces a page, a node lookup can fail with an inspector error that is no
+    StaleElementReferenceException: such a poll counts as "not yet".
+    """
+    return WebDriverWait(browser, timeout, poll_frequency=0.2, ignored_exceptions=(WebDriverException,))
 
 
 def submit(browser: WebDriver, form: WebElement) -> None:
-    """Press the form's submit button and wait for the next page to replace this one."""
-    button = form.find_element(By.CSS_SELECTOR, "button[type=submit], button:not([type])")
-    button.click()
-    wait(browser).until(expected_conditions.staleness_of(button))
+    """Press the form's submit button and wait until the next page has replaced this one and loaded."""
+    browser.execute_script("window.walkOldPage = true;")  # gone with this document
+    form.find_element(By.CSS_SELECTOR, "button[type=submit], button:not([type])").click()
+    wait(browser).until(
+        lambda b: b.execute_script("return !window.walkOldPage && document.readyState === 'complete';")
+    )
 
 
 def log_in(browser: WebDriver, base: str, name: str, secret: Callable[[str], None] | None = None) -> None:
