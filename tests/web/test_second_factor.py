@@ -114,3 +114,20 @@ def test_a_pending_login_expires(console: Console, client: TestClient) -> None:
     response = client.post("/login/code", data={"code": _code(console, secret), "csrf": csrf_of(form.text)})
     assert response.headers["location"] == "/login"
     assert client.get("/").headers["location"] == "/login"
+
+
+def test_an_enrolled_key_is_not_replaced_from_a_session(
+    staff_client: Callable[[Role], TestClient], console: Console
+) -> None:
+    """An organiser already enrolled can't set a new key (a borrowed session would keep the account)."""
+    browser = staff_client(Role.ORGANISER)
+    account = console.accounts.account("organiser-1")
+    assert account is not None
+    assert browser.get("/account/second-factor").headers["location"] == "/account"
+    page = browser.get("/account")
+    secret = pyotp.random_base32()
+    form = {"secret": secret, "code": _code(console, secret), "csrf": csrf_of(page.text)}
+    assert browser.post("/account/second-factor", data=form).headers["location"] == "/account"
+    after = console.accounts.account("organiser-1")
+    assert after is not None
+    assert after.totp_secret == account.totp_secret

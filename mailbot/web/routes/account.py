@@ -57,12 +57,15 @@ async def change_password(request: Request) -> Response:
 
 
 def _enrolling(request: Request) -> None:
-    """Enrolment is open to a complete session, or to a login waiting for it (not for a code)."""
+    """Enrolment is for an account without a key: a login waiting for it, or a session choosing it.
+
+    An enrolled account gets a new key only after an admin's reset: a borrowed session can't swap it.
+    """
     found = current(request)
     if found is None:
         raise LoginRequired
-    if not found.session.second_factor and found.enrolled:
-        raise LoginRequired("/login/code")
+    if found.enrolled:
+        raise LoginRequired("/account" if found.session.second_factor else "/login/code")
 
 
 async def enrol_form(request: Request, *, secret: str = "", error: str = "", status: int = 200) -> Response:
