@@ -22,7 +22,7 @@ from mailbot.core.staff import AccountPolicy, Role
 from mailbot.ports import Clock, Mailbox
 from mailbot.scheduler import Closeable, Wake, run_forever
 from mailbot.sender import SenderProcess
-from mailbot.service import Desk
+from mailbot.service import Desk, FlushReport
 from mailbot.service.accounts import Accounts
 from mailbot.service.watchdog import Health, Watchdog, check_health
 from mailbot.templates import load_overrides, load_templates
@@ -155,9 +155,9 @@ def build_accounts(db: Database, web: WebSettings, clock: Clock = utc_now) -> Ac
 class Runtime:
     """What `mailbot run` starts: the sending process, the first pass's mailbox, the desk; closed together.
 
-    Use it as a context manager: entering starts the sending process (first, in the main thread, which it dies
-    with: it imports its modules on the other core while this process imports its own and opens the database)
-    and opens the first pass's IMAP connection ahead (its login and SELECT wait on the server meanwhile).
+    Use it as a context manager: entering starts the sending process (first: it imports its modules on the
+    other core while this process opens the database and reads the first batch) and opens the first pass's
+    IMAP connection ahead (its login and SELECT wait on the server meanwhile).
     """
 
     def __init__(self, config: Config, *, verbose: bool, stop: threading.Event) -> None:
@@ -171,7 +171,13 @@ class Runtime:
     def __enter__(self) -> Runtime:
         try:
             if self.config.smtp.sender_process:
-                self.sender = SenderProcess(self.config, verbose=self.verbose, stop=self.stop).start()
+                self.sender = SenderProcess(
+                    self.config,
+                    build=sending_desk,
+                    new_report=FlushReport,
+                    verbose=self.verbose,
+                    stop=self.stop,
+                ).start()
             if self.config.imap.oauth is None:
                 self.prepared = PreparedMailbox(self.config.imap)
         except BaseException:
@@ -239,3 +245,8 @@ def _idle_watch(config: Config) -> Callable[[Wake], Closeable]:
         ).start()
 
     return watch
+
+
+def sending_desk(config: Config, stop: threading.Event) -> Desk:
+    """The desk of `mailbot run`'s sending process (mailbot.sender): the database the parent migrated."""
+    return build_desk(config, db=Database(config.database.url), stop=stop)

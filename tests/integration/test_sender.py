@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.bootstrap import build_desk
+from mailbot.bootstrap import build_desk, sending_desk
 from mailbot.config import load_config
 from mailbot.demo.servers import SmtpSink
 from mailbot.sender import SenderError, SenderProcess
+from mailbot.service import FlushReport
 from tests.conftest import config_data, toml_text
 from tests.integration.test_crash import mailbot, registration, wait_until
 from tests.servers import Dovecot, ImapAccount
@@ -22,7 +23,7 @@ START = datetime(2020, 9, 21, 8, 0, tzinfo=UTC)
 
 
 def senders_of(pid: int) -> list[int]:
-    """PIDs of the sending processes whose parent is `pid`."""
+    """PIDs of the sending processes whose parent is `pid` (multiprocessing children)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -33,17 +34,22 @@ def senders_of(pid: int) -> list[int]:
         except OSError:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and b"mailbot.sender" in cmdline:
+        if parent == pid and b"--multiprocessing-fork" in cmdline:  # not the resource tracker
             found.append(int(entry.name))
     return found
 
 
+def state(pid: int) -> str:
+    """The process's state letter (R, S, T stopped, Z zombie, ...); "" when it is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     """Whether the process exists and is not a zombie."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return state(pid) not in ("", "Z")
 
 
 def write(tmp_path: Path, account: ImapAccount, sink: SmtpSink, url: str, **smtp: object) -> Path:
@@ -70,10 +76,28 @@ def test_run_sends_from_its_sending_process_which_dies_with_it(
         assert wait_until(lambda: len(smtp_sink.messages) == 3, 30), log.read_text()
         assert senders_of(proc.pid) == [child]  # the same process served both passes
         os.kill(child, signal.SIGSTOP)  # even one that can't read its pipe's end (busy, or stopped) ...
+        assert wait_until(lambda: state(child) == "T", 5)
     finally:
         proc.kill()
         proc.wait()
     assert wait_until(lambda: not alive(child), 5), "the sending process outlived the killed bot"  # ... dies
+
+
+def test_a_killed_bot_ends_its_running_sending_process_at_once(
+    imap_account: ImapAccount, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """SIGKILL of the bot: its sending process, running and reading its pipe, meets EOF there and ends."""
+    config = write(tmp_path, imap_account, smtp_sink, f"sqlite:///{tmp_path / 'm.db'}")
+    log = tmp_path / "run.log"
+    proc = mailbot(config, log, "run")
+    try:
+        assert wait_until(lambda: "mailbot running" in log.read_text(), 30), log.read_text()
+        (child,) = senders_of(proc.pid)
+        assert state(child) in ("R", "S")  # not stopped: nothing but its pipe's EOF tells it
+    finally:
+        proc.kill()
+        proc.wait()
+    assert wait_until(lambda: not alive(child), 5), "the sending process outlived the killed bot"
 
 
 def test_sigterm_ends_the_sending_process_too(
@@ -116,7 +140,9 @@ def test_a_dead_sending_process_is_restarted_and_one_killed_mid_pass_fails_the_p
     desk = build_desk(config)  # migrates the database, as `mailbot run` does before it starts the child
     dovecot_server.append_many(imap_account.user, [(registration(n), START) for n in range(2)])
     desk.poll_once()
-    sender = SenderProcess(config, verbose=False, stop=threading.Event()).start()
+    sender = SenderProcess(
+        config, build=sending_desk, new_report=FlushReport, verbose=False, stop=threading.Event()
+    ).start()
     try:
         assert sender.finish(leader=True).sent == 2
         (child,) = senders_of(os.getpid())
@@ -166,7 +192,9 @@ def test_after_a_stop_signal_the_sending_process_sends_nothing_more(
     config = load_config(path, {})
     desk = build_desk(config)
     stop = threading.Event()
-    sender = SenderProcess(config, verbose=False, stop=stop).start()
+    sender = SenderProcess(
+        config, build=sending_desk, new_report=FlushReport, verbose=False, stop=stop
+    ).start()
     try:
         assert sender.finish(leader=True).sent == 0  # nothing due yet: the child is up and waiting
         dovecot_server.append_many(imap_account.user, [(registration(n), START) for n in range(2)])
