@@ -1,4 +1,4 @@
-"""The sent journal (mailbot.adapters.journal): lines in, the same entries out, torn lines ignored."""
+"""The sent journal (mailbot.adapters.db.journal): lines in, the same entries out, torn lines ignored."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mailbot.adapters.db import Database
-from mailbot.adapters.journal import SentJournal
+from mailbot.adapters.db.journal import SentJournal
 
 WHEN = datetime(2026, 10, 8, 18, 0, 1, 250000, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters.db import Database
-from mailbot.adapters.journal import SentJournal
+from mailbot.adapters.db.journal import SentJournal
 from mailbot.config import Config
 from mailbot.core import chain, replies
 from mailbot.core.model import RuleContext

@@ -16,11 +16,11 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
+from mailbot.adapters.db.journal import SentJournal
 from mailbot.adapters.db.outbox import MARK_SENT_PG, mark_sent_on
 from mailbot.adapters.db.schema import SCHEMA_REVISION
 from mailbot.adapters.db.tx import Tx
 from mailbot.adapters.db.unit_of_work import flush_before_statement, flush_before_unit_of_work
-from mailbot.adapters.journal import SentJournal
 from mailbot.adapters.private import keep_private, open_private
 
 log = logging.getLogger("mailbot.adapters.db")

@@ -1,13 +1,4 @@
-"""The sent journal: replies the SMTP server accepted, one line each, written the moment it answers.
-
-SQLite has one writer at a time. In a rush the pass holds the write lock for most of each second (a batch is
-decided in one transaction), so a sending process that recorded every accepted reply in the database would
-spend its time waiting for the lock, not sending. With SQLite the sending process (mailbot.sender) appends
-each accepted reply here instead: one write() of one line, as lasting as the database's own commit against a
-killed process (SQLite runs with synchronous=NORMAL). The journal is folded into the database (`sent_at`) in
-the transaction that claims the next batch, at the end of each flush, and by the next pass after a crash,
-before orphaned claims are released. A reply in the journal is recorded as sent: it is never sent again.
-"""
+"""The sent journal beside a SQLite database: replies the SMTP server accepted, one line each."""
 
 from __future__ import annotations
 
