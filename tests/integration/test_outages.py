@@ -113,7 +113,7 @@ def servers(
 
 @pytest.fixture
 def health_command() -> Iterator[None]:
-    """`mailbot health` on the CLI group (cli.py's _register_admin_commands will add it for real)."""
+    """`mailbot health` on the CLI group (cli/app.py registers it; kept in case a test removed it)."""
     added = "health" not in cli.commands
     if added:
         cli.add_command(health)
