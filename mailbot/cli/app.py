@@ -12,7 +12,7 @@ from mailbot.logs import configure_logging
 # this table names the module of each command, so a command loads only its own module (and what that imports).
 COMMAND_MODULES: dict[str, str] = {
     "run": "mailbot.cli.run",
-    "demo": "mailbot.cli.run",
+    "demo": "mailbot.cli.demo",
     "status": "mailbot.cli.reports",
     "export": "mailbot.cli.reports",
     "inspect": "mailbot.cli.reports",
@@ -49,8 +49,8 @@ class CommandTable(click.Group):
         """The named command, from its module's COMMANDS; None for an unknown name."""
         if cmd_name not in COMMAND_MODULES:
             return None
-        module = importlib.import_module(COMMAND_MODULES[cmd_name])
-        return next(command for command in module.COMMANDS if command.name == cmd_name)
+        commands: tuple[click.Command, ...] = importlib.import_module(COMMAND_MODULES[cmd_name]).COMMANDS
+        return next(command for command in commands if command.name == cmd_name)
 
 
 @click.group(cls=CommandTable, context_settings={"help_option_names": ["-h", "--help"]})
