@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 
 import uvicorn
 
@@ -24,10 +25,21 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def listening(config: Config, host: str | None, port: int | None) -> Config:
+    """The configuration with the address the console really listens on (`--host`/`--port` win over [web]).
+
+    The console decides from `[web] host` whether its cookies must be Secure: a `--host` given on the command
+    line must count, or `mailbot web --host 0.0.0.0` would hand out plain cookies on a public address.
+    """
+    return replace(
+        config, web=replace(config.web, host=host or config.web.host, port=port or config.web.port)
+    )
+
+
 def serve(config: Config, host: str | None = None, port: int | None = None) -> None:
     """Serve the console until SIGTERM/SIGINT (the database is migrated first, as by every command)."""
-    host = host or config.web.host
-    port = port or config.web.port
+    config = listening(config, host, port)
+    host, port = config.web.host, config.web.port
     app = create_app(open_console(config))
     if not _loopback(host) and not (config.web.public_url or "").startswith("https://"):
         log.warning("the console listens on %s without TLS: put a TLS reverse proxy in front (README)", host)

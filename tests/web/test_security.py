@@ -12,6 +12,8 @@ from starlette.testclient import TestClient
 from mailbot.core.staff import Role
 from mailbot.web.app import create_app
 from mailbot.web.console import Console, open_console
+from mailbot.web.serve import listening
+from mailbot.web.sessions import secure_cookies
 from tests.web.conftest import PASSWORD, Clock, add_staff, csrf_of, log_in, web_config
 
 NEW_PASSWORD = "another long passphrase"
@@ -58,6 +60,21 @@ def test_session_cookie_is_secure_behind_tls(console_factory: Callable[..., Cons
     assert "Secure" in cookie
     assert "HttpOnly" in cookie
     assert "samesite=strict" in cookie.lower()
+
+
+def test_a_host_given_to_mailbot_web_decides_the_cookie_flags(db_url: str) -> None:
+    """`mailbot web --host` with a public address makes cookies Secure though [web] host is loopback."""
+    config = web_config(db_url)
+    assert config.web.host == "127.0.0.1"
+    public = open_console(listening(config, "192.0.2.10", None))
+    local = open_console(listening(config, None, 8081))
+    try:
+        assert secure_cookies(public)
+        assert not secure_cookies(local)
+        assert listening(config, None, 8081).web.port == 8081
+    finally:
+        public.desk.db.dispose()
+        local.desk.db.dispose()
 
 
 def test_a_form_without_the_csrf_token_is_refused(console: Console, client: TestClient) -> None:
