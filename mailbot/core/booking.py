@@ -120,3 +120,34 @@ def _as_it_stands(existing: Existing, reply: ReplyStatus) -> Decision:
         seat=existing.seat,
         waitlist_position=existing.waitlist_position,
     )
+
+
+def standing(status: Status, position: int, ahead: int) -> Existing:
+    """A registration as the booking sees it, given how many of the same status arrived before it.
+
+    Its seat number (confirmed) or waitlist place (waitlisted) is one more than that count, as in `places`.
+    """
+    return Existing(
+        status=status,
+        position=position,
+        seat=ahead + 1 if status is Status.CONFIRMED else None,
+        waitlist_position=ahead + 1 if status is Status.WAITLISTED else None,
+    )
+
+
+def counts_after(
+    counts: EventCounts, old: Status | None, new: Status | None, position: int = 0
+) -> EventCounts:
+    """An event's counts after one registration went from `old` to `new` (None: it didn't exist / was none).
+
+    `position` is the arrival number of a new registration (the count of all registrations is the highest).
+    """
+    confirmed, waitlisted = counts.confirmed, counts.waitlisted
+    for status, step in ((old, -1), (new, 1)):
+        if status is Status.CONFIRMED:
+            confirmed += step
+        elif status is Status.WAITLISTED:
+            waitlisted += step
+    return EventCounts(
+        confirmed=confirmed, waitlisted=waitlisted, registrations=max(counts.registrations, position)
+    )

@@ -1,7 +1,6 @@
 """The database adapter (SQLAlchemy 2): the only package that sees tables, rows and SQL."""
 
 from mailbot.adapters.db.engine import Database, make_engine
-from mailbot.adapters.db.ledger import DuplicateMessageError
 from mailbot.adapters.db.schema import (
     SCHEMA_REVISION,
     AuditRow,
@@ -18,9 +17,9 @@ from mailbot.adapters.db.schema import (
     UTCDateTime,
 )
 from mailbot.adapters.db.tx import Tx
-from mailbot.adapters.db.unit_of_work import BufferedWriteError
 from mailbot.core.model import ExportRow
 from mailbot.core.records import ClaimedReply, EventSummary
+from mailbot.ports.store import BufferedWriteError, DuplicateMessageError
 
 __all__ = [
     "SCHEMA_REVISION",

@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from mailbot.adapters.db.schema import AuditRow, RegistrationRow
 from mailbot.adapters.db.unit_of_work import TxBase
+from mailbot.adapters.db.values import audit_entry_of, registration_of
+from mailbot.core.records import AuditEntry, Registration
 
 
 class AuditRepository(TxBase):
@@ -40,7 +42,7 @@ class AuditRepository(TxBase):
 
     def history(
         self, event_id: str, email_normalized: str | None = None
-    ) -> list[tuple[AuditRow, RegistrationRow]]:
+    ) -> list[tuple[AuditEntry, Registration]]:
         """Audit entries of an event (or of one person in it), oldest first, with their registration."""
         query = (
             select(AuditRow, RegistrationRow)
@@ -49,4 +51,5 @@ class AuditRepository(TxBase):
         )
         if email_normalized:
             query = query.where(RegistrationRow.email_normalized == email_normalized)
-        return [(a, r) for a, r in self.session.execute(query.order_by(AuditRow.id)).all()]
+        found = self.session.execute(query.order_by(AuditRow.id)).all()
+        return [(audit_entry_of(a), registration_of(r)) for a, r in found]

@@ -20,7 +20,11 @@ from mailbot.adapters.db.journal import SentJournal
 from mailbot.adapters.db.outbox import MARK_SENT_PG, mark_sent_on
 from mailbot.adapters.db.schema import SCHEMA_REVISION
 from mailbot.adapters.db.tx import Tx
-from mailbot.adapters.db.unit_of_work import flush_before_statement, flush_before_unit_of_work
+from mailbot.adapters.db.unit_of_work import (
+    flush_before_core_statement,
+    flush_before_statement,
+    flush_before_unit_of_work,
+)
 from mailbot.adapters.private import keep_private, open_private
 
 log = logging.getLogger("mailbot.adapters.db")
@@ -89,6 +93,7 @@ class Database:
         # A buffered transaction writes its held-back rows before the session touches the database.
         event.listen(self._sessions, "do_orm_execute", flush_before_statement)
         event.listen(self._sessions, "before_flush", flush_before_unit_of_work)
+        event.listen(self.engine, "before_execute", flush_before_core_statement)  # Core statements too
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (safe with two processes starting at once).
@@ -124,8 +129,12 @@ class Database:
         with self._sessions() as session, session.begin():
             tx = Tx(session, buffered=buffered, fold_subaddress=self.fold_subaddress)
             session.info["tx"] = tx
-            yield tx
-            tx.flush()
+            try:
+                yield tx
+                tx.flush()
+            finally:
+                if tx.buffer is not None:
+                    tx.buffer.detach()
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:

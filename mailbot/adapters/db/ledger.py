@@ -11,16 +11,15 @@ from sqlalchemy.exc import IntegrityError
 
 from mailbot.adapters.db.schema import LEDGER, LedgerRow
 from mailbot.adapters.db.unit_of_work import TxBase
+from mailbot.adapters.db.values import ledger_entry_of
+from mailbot.core.records import LedgerEntry
+from mailbot.ports.store import DuplicateMessageError
 
 _SET_OUTCOME = (
     update(LEDGER)
     .where(LEDGER.c.id == bindparam("b_id"))
     .values(outcome=bindparam("b_outcome"), reason=bindparam("b_reason"))
 )
-
-
-class DuplicateMessageError(Exception):
-    """The ledger already holds this message (another process was faster): nothing to do."""
 
 
 class LedgerRepository(TxBase):
@@ -131,14 +130,17 @@ class LedgerRepository(TxBase):
         *,
         uids: Sequence[int] | None = None,
         outcomes: Sequence[str] | None = None,
-    ) -> list[LedgerRow]:
-        """The folder's ledger rows (of these UIDs, of these outcomes), in arrival order."""
+    ) -> list[LedgerEntry]:
+        """The folder's ledger entries (of these UIDs, of these outcomes), in arrival order."""
         query = select(LedgerRow).where(LedgerRow.folder == folder, LedgerRow.uidvalidity == uidvalidity)
         if uids is not None:
             query = query.where(LedgerRow.uid.in_(list(uids)))
         if outcomes is not None:
             query = query.where(LedgerRow.outcome.in_(list(outcomes)))
-        return list(self.session.scalars(query.order_by(LedgerRow.internaldate, LedgerRow.uid)))
+        return [
+            ledger_entry_of(r)
+            for r in self.session.scalars(query.order_by(LedgerRow.internaldate, LedgerRow.uid))
+        ]
 
     def reopen(self, folder: str, uidvalidity: int, uids: Sequence[int], outcomes: Sequence[str]) -> None:
         """Drop the verdicts of these mails (only of these outcomes), so they are decided again."""
@@ -186,11 +188,11 @@ class LedgerRepository(TxBase):
                 .values(flagged=True)
             )
 
-    def ledger_entries(self, key: str) -> list[LedgerRow]:
-        """Ledger rows by UID (digits) or Message-ID."""
+    def ledger_entries(self, key: str) -> list[LedgerEntry]:
+        """Ledger entries by UID (digits) or Message-ID."""
         if key.isdigit():
             query = select(LedgerRow).where(LedgerRow.uid == int(key))
         else:
             mid = key if key.startswith("<") else f"<{key}>"
             query = select(LedgerRow).where(LedgerRow.message_id == mid)
-        return list(self.session.scalars(query.order_by(LedgerRow.id)))
+        return [ledger_entry_of(r) for r in self.session.scalars(query.order_by(LedgerRow.id))]

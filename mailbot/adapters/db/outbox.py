@@ -8,9 +8,13 @@ from datetime import datetime
 from sqlalchemy import bindparam, case, func, select, text, update
 from sqlalchemy.engine import Connection
 
+from mailbot.adapters.addresses import normalize_address
 from mailbot.adapters.db.schema import OUTBOX, REGISTRATIONS, OutboxRow, RegistrationRow, UTCDateTime
 from mailbot.adapters.db.unit_of_work import TxBase
-from mailbot.core.records import ClaimedReply
+from mailbot.core.model import ReplyStatus
+from mailbot.core.records import ClaimedReply, Registration
+
+_MAX_REFERENCES = 50  # a References header longer than this is cut (RFC 5322 asks clients to keep it short)
 
 # Statements of the hot path, built once (their compiled form is cached): one UPDATE per call, no ORM work.
 _MARK_SENT = (
@@ -66,7 +70,7 @@ class OutboxRepository(TxBase):
     ) -> int:
         """Queue a reply in the same transaction as the decision it reports."""
         if recipient_normalized in self._replies:
-            self._replies[recipient_normalized][1 if kind == "limit" else 0] += 1
+            self._replies[recipient_normalized][1 if kind == ReplyStatus.LIMIT else 0] += 1
         return self._insert(
             OutboxRow,
             event_id=event_id,
@@ -85,7 +89,7 @@ class OutboxRepository(TxBase):
 
     def _reply_counts(self, addresses: Sequence[str], since: datetime) -> dict[str, list[int]]:
         """For each address: [replies but limit notices, limit notices] queued since then (one query)."""
-        is_limit = case((OutboxRow.kind == "limit", 1), else_=0)
+        is_limit = case((OutboxRow.kind == ReplyStatus.LIMIT.value, 1), else_=0)
         rows = self.session.execute(
             select(OutboxRow.recipient_normalized, func.count(), func.coalesce(func.sum(is_limit), 0))
             .where(OutboxRow.recipient_normalized.in_(list(addresses)), OutboxRow.created_at >= since)
@@ -143,6 +147,39 @@ class OutboxRepository(TxBase):
                 .values(undeliverable_at=now)
             )
         return row.recipient
+
+    def answers_our_mail_to(self, references: Sequence[str], registration: Registration) -> bool:
+        """Whether one of these Message-IDs is a mail we sent to the registration's address (or mailbox).
+
+        Our Message-IDs carry 128 random bits and only the recipient saw them, so a mail naming one in
+        In-Reply-To/References comes from someone who received that mail: proof of owning the address.
+        With `[bot] fold_subaddress`, a mail to another +tag of the same mailbox counts too. Erased replies
+        no longer name their recipient and prove nothing.
+        """
+        if not references or not registration.email_normalized:
+            return False
+        wanted = self.person(registration.email_normalized)
+        recipients = self.session.scalars(
+            select(OutboxRow.recipient).where(OutboxRow.message_id.in_(list(references)[-_MAX_REFERENCES:]))
+        )
+        for recipient in recipients:
+            normalized = normalize_address(recipient)
+            if normalized is not None and self.person(normalized) == wanted:
+                return True
+        return False
+
+    def confirmation_requested(self, registration_id: int, since: datetime) -> bool:
+        """Whether the registration's address was asked to confirm a cancellation since then."""
+        found = self.session.scalar(
+            select(OutboxRow.id)
+            .where(
+                OutboxRow.registration_id == registration_id,
+                OutboxRow.kind == ReplyStatus.CONFIRM_CANCEL.value,
+                OutboxRow.created_at >= since,
+            )
+            .limit(1)
+        )
+        return found is not None
 
     def sent_since(self, since: datetime) -> int:
         """How many replies the SMTP server accepted since then (for the hourly limit)."""

@@ -11,8 +11,16 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mailbot.adapters.db.audit import AuditRepository
 from mailbot.adapters.db.schema import EventRow, RegistrationRow
-from mailbot.core import subaddress
-from mailbot.core.model import Event, EventCounts, Existing, Status
+from mailbot.adapters.db.values import registration_of
+from mailbot.core import booking, subaddress
+from mailbot.core.model import Event, EventCounts, Existing, ReplyStatus, Status
+from mailbot.core.records import SYSTEM_ACTOR, AuditAction, Registration
+
+# Which column records that a registration got a mailing.
+_SERVED = {
+    ReplyStatus.ACCESS: RegistrationRow.access_sent_at,
+    ReplyStatus.REMINDER: RegistrationRow.reminder_sent_at,
+}
 
 
 def count_by_status(session: Session, event_id: str) -> dict[str, int]:
@@ -66,29 +74,22 @@ class RegistrationRepository(AuditRepository):
         """The person's active registration for the event, with its current seat or waitlist place."""
         if (event_id, self.person(email_normalized)) in self._unregistered:
             return None
-        row = self.active_row(event_id, email_normalized)
-        return None if row is None else self.existing_of(row)
+        row = self._active_row(event_id, email_normalized)
+        return None if row is None else self._existing(row.event_id, Status(row.status), row.position)
 
-    def existing_of(self, row: RegistrationRow) -> Existing:
-        """A registration row as the booking sees it: status, position, current seat or waitlist place."""
-        event_id = row.event_id
-        ahead = int(
-            self.session.scalar(
-                select(func.count()).where(
-                    RegistrationRow.event_id == event_id,
-                    RegistrationRow.status == row.status,
-                    RegistrationRow.position < row.position,
-                )
+    def existing_of(self, registration: Registration) -> Existing:
+        """A registration as the booking sees it: status, position, current seat or waitlist place."""
+        return self._existing(registration.event_id, registration.status, registration.position)
+
+    def _existing(self, event_id: str, status: Status, position: int) -> Existing:
+        ahead = self.session.scalar(
+            select(func.count()).where(
+                RegistrationRow.event_id == event_id,
+                RegistrationRow.status == status.value,
+                RegistrationRow.position < position,
             )
-            or 0
         )
-        status = Status(row.status)
-        return Existing(
-            status=status,
-            position=row.position,
-            seat=ahead + 1 if status is Status.CONFIRMED else None,
-            waitlist_position=ahead + 1 if status is Status.WAITLISTED else None,
-        )
+        return booking.standing(status, position, int(ahead or 0))
 
     def add_registration(
         self,
@@ -124,14 +125,14 @@ class RegistrationRepository(AuditRepository):
             message_id=message_id,
             created_at=now,
         )
-        self._count_change(event_id, None, status.value, position)
+        self._count_change(event_id, None, status, position)
         if email_normalized:
             self._unregistered.discard((event_id, self.person(email_normalized)))
         self.audit(
             event_id,
             registration_id,
             actor=actor,
-            action="registered",
+            action=AuditAction.REGISTERED.value,
             old=None,
             new=status.value,
             now=now,
@@ -139,34 +140,41 @@ class RegistrationRepository(AuditRepository):
         )
         return registration_id
 
-    def cancel(self, event_id: str, email_normalized: str, now: datetime, actor: str) -> int | None:
-        """Cancel the person's active registration; returns its id (None if there was none)."""
-        row = self.active_row(event_id, email_normalized)
-        return None if row is None else self.cancel_row(row, now, actor)
-
-    def cancel_row(self, row: RegistrationRow, now: datetime, actor: str) -> int:
-        """Cancel one registration row (audited); returns its id."""
+    def cancel_row(self, registration: Registration, now: datetime, actor: str) -> int:
+        """Cancel one registration (audited); returns its id."""
+        row = self.session.get(RegistrationRow, registration.id)
+        assert row is not None
         old = row.status
         row.status = Status.CANCELLED.value
         row.cancelled_at = now
-        self._count_change(row.event_id, old, row.status)
-        self.audit(row.event_id, row.id, actor=actor, action="cancelled", old=old, new=row.status, now=now)
+        self._count_change(row.event_id, Status(old), Status.CANCELLED)
+        self.audit(
+            row.event_id,
+            row.id,
+            actor=actor,
+            action=AuditAction.CANCELLED.value,
+            old=old,
+            new=row.status,
+            now=now,
+        )
         return row.id
 
-    def registration(self, registration_id: int) -> RegistrationRow | None:
+    def registration(self, registration_id: int) -> Registration | None:
         """A registration by id."""
-        return self.session.get(RegistrationRow, registration_id)
+        row = self.session.get(RegistrationRow, registration_id)
+        return None if row is None else registration_of(row)
 
-    def registrations(self, event_id: str, status: str | None = None) -> list[RegistrationRow]:
+    def registrations(self, event_id: str, status: str | None = None) -> list[Registration]:
         """An event's registrations in arrival order, optionally of one status."""
         query = select(RegistrationRow).where(RegistrationRow.event_id == event_id)
         if status:
             query = query.where(RegistrationRow.status == status)
-        return list(self.session.scalars(query.order_by(RegistrationRow.position)))
+        return [registration_of(r) for r in self.session.scalars(query.order_by(RegistrationRow.position))]
 
-    def active_by_phone(self, event_id: str, phone: str) -> RegistrationRow | None:
+    def active_by_phone(self, event_id: str, phone: str) -> Registration | None:
         """The active registration with this phone number (phone registrations without email)."""
-        return self._active(event_id, RegistrationRow.phone == phone)
+        row = self._active(event_id, RegistrationRow.phone == phone)
+        return None if row is None else registration_of(row)
 
     def last_received(self, event_id: str) -> datetime | None:
         """When the event's latest registration (of any status) was received; None without any."""
@@ -177,28 +185,28 @@ class RegistrationRepository(AuditRepository):
             return None
         return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
-    def unserved(self, event_id: str, column: str) -> list[RegistrationRow]:
+    def unserved(self, event_id: str, mailing: ReplyStatus) -> list[Registration]:
         """Confirmed registrations with an address that haven't had this mailing (access or reminder) yet."""
-        attribute = getattr(RegistrationRow, column)
-        return list(
-            self.session.scalars(
-                select(RegistrationRow)
-                .where(
-                    RegistrationRow.event_id == event_id,
-                    RegistrationRow.status == Status.CONFIRMED.value,
-                    RegistrationRow.email.is_not(None),
-                    attribute.is_(None),
-                )
-                .order_by(RegistrationRow.position)
+        served = _SERVED[mailing]
+        query = (
+            select(RegistrationRow)
+            .where(
+                RegistrationRow.event_id == event_id,
+                RegistrationRow.status == Status.CONFIRMED.value,
+                RegistrationRow.email.is_not(None),
+                served.is_(None),
             )
+            .order_by(RegistrationRow.position)
         )
+        return [registration_of(r) for r in self.session.scalars(query)]
 
-    def mark_served(self, registration_id: int, column: str, now: datetime) -> None:
-        """Record that a registration got a mailing (access_sent_at or reminder_sent_at)."""
+    def mark_served(self, registration_id: int, mailing: ReplyStatus, now: datetime) -> None:
+        """Record that a registration got a mailing (access or reminder)."""
         row = self.session.get(RegistrationRow, registration_id)
+        column = _SERVED[mailing].key
         if row is not None and getattr(row, column) is None:
             setattr(row, column, now)
-            if column == "access_sent_at":
+            if mailing is ReplyStatus.ACCESS:
                 self._access_started.add(row.event_id)
 
     def access_started(self, event_id: str) -> bool:
@@ -214,8 +222,12 @@ class RegistrationRepository(AuditRepository):
             self._access_started.add(event_id)
         return started is not None
 
-    def active_row(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
-        """The person's active registration row for the event, or None (the +tag folded if configured)."""
+    def active_row(self, event_id: str, email_normalized: str) -> Registration | None:
+        """The person's active registration for the event, or None (the +tag folded if configured)."""
+        row = self._active_row(event_id, email_normalized)
+        return None if row is None else registration_of(row)
+
+    def _active_row(self, event_id: str, email_normalized: str) -> RegistrationRow | None:
         return self._active(event_id, self._person_column() == self.person(email_normalized))
 
     def _active(self, event_id: str, who: ColumnElement[bool]) -> RegistrationRow | None:
@@ -226,46 +238,33 @@ class RegistrationRepository(AuditRepository):
             )
         ).first()
 
-    def waitlist_head(self, event_id: str, count: int) -> list[RegistrationRow]:
+    def waitlist_head(self, event_id: str, count: int) -> list[Registration]:
         """The first `count` waitlisted registrations in arrival order (strict FIFO)."""
         if count <= 0:
             return []
-        return list(
-            self.session.scalars(
-                select(RegistrationRow)
-                .where(
-                    RegistrationRow.event_id == event_id, RegistrationRow.status == Status.WAITLISTED.value
-                )
-                .order_by(RegistrationRow.position)
-                .limit(count)
-            )
+        query = (
+            select(RegistrationRow)
+            .where(RegistrationRow.event_id == event_id, RegistrationRow.status == Status.WAITLISTED.value)
+            .order_by(RegistrationRow.position)
+            .limit(count)
         )
+        return [registration_of(r) for r in self.session.scalars(query)]
 
     def promote(self, registration_id: int, now: datetime) -> int:
         """Give a waitlisted registration a seat (audited); returns its seat number among the confirmed."""
         row = self.session.get(RegistrationRow, registration_id)
         assert row is not None
-        self._count_change(row.event_id, row.status, Status.CONFIRMED.value)
+        self._count_change(row.event_id, Status(row.status), Status.CONFIRMED)
         row.status = Status.CONFIRMED.value
         row.promoted_at = now
         self.audit(
             row.event_id,
             row.id,
-            actor="system",
-            action="promoted",
+            actor=SYSTEM_ACTOR,
+            action=AuditAction.PROMOTED.value,
             old=Status.WAITLISTED.value,
             new=row.status,
             now=now,
             detail="a seat became free",
         )
-        self.session.flush()
-        return int(
-            self.session.scalar(
-                select(func.count()).where(
-                    RegistrationRow.event_id == row.event_id,
-                    RegistrationRow.status == Status.CONFIRMED.value,
-                    RegistrationRow.position <= row.position,
-                )
-            )
-            or 0
-        )
+        return self._existing(row.event_id, Status.CONFIRMED, row.position).seat or 0

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from mailbot.adapters.db.registrations import count_by_status
 from mailbot.adapters.db.schema import EventRow, LedgerRow, OutboxRow, RegistrationRow
 from mailbot.adapters.db.unit_of_work import TxBase
+from mailbot.adapters.db.values import failed_reply_of, ledger_entry_of
 from mailbot.core import booking
 from mailbot.core.model import ExportRow, Status
-from mailbot.core.records import EventSummary
+from mailbot.core.records import EventSummary, FailedReply, LedgerEntry, reply_state
 
 
 class ReportRepository(TxBase):
@@ -53,23 +54,19 @@ class ReportRepository(TxBase):
             )
         return result
 
-    def triage(self, outcomes: Sequence[str]) -> list[LedgerRow]:
-        """Ledger rows that need a person: these outcomes, or replies held back by a limit; oldest first."""
-        return list(
-            self.session.scalars(
-                select(LedgerRow)
-                .where(LedgerRow.outcome.in_(list(outcomes)) | LedgerRow.reason.contains("suppressed"))
-                .order_by(LedgerRow.internaldate, LedgerRow.uid)
-            )
+    def triage(self, outcomes: Sequence[str]) -> list[LedgerEntry]:
+        """Entries that need a person: these outcomes, or replies held back by a limit; oldest first."""
+        query = (
+            select(LedgerRow)
+            .where(LedgerRow.outcome.in_(list(outcomes)) | LedgerRow.reason.contains("suppressed"))
+            .order_by(LedgerRow.internaldate, LedgerRow.uid)
         )
+        return [ledger_entry_of(r) for r in self.session.scalars(query)]
 
-    def failed_replies(self) -> list[OutboxRow]:
+    def failed_replies(self) -> list[FailedReply]:
         """Replies the SMTP server refused for good, oldest first."""
-        return list(
-            self.session.scalars(
-                select(OutboxRow).where(OutboxRow.failed_at.is_not(None)).order_by(OutboxRow.id)
-            )
-        )
+        query = select(OutboxRow).where(OutboxRow.failed_at.is_not(None)).order_by(OutboxRow.id)
+        return [failed_reply_of(r) for r in self.session.scalars(query)]
 
     def ledger_counts(self) -> dict[str, int]:
         """How many messages the ledger holds per outcome."""
@@ -116,13 +113,11 @@ class ReportRepository(TxBase):
 
 
 def _reply_status(registration: RegistrationRow, reply: OutboxRow | None) -> str:
-    """The state of the latest reply about a registration, as admins read it."""
-    if registration.undeliverable_at is not None:
-        return "undeliverable"
+    """The state of the latest reply about a registration (core.records.reply_state)."""
     if reply is None:
-        return "none"
-    if reply.sent_at is not None:
-        return "sent"
-    if reply.failed_at is not None:
-        return "failed"
-    return "pending"
+        return reply_state(undeliverable=registration.undeliverable_at is not None, sent=None, failed=None)
+    return reply_state(
+        undeliverable=registration.undeliverable_at is not None,
+        sent=reply.sent_at is not None,
+        failed=reply.failed_at is not None,
+    )

@@ -10,18 +10,16 @@ from typing import Any, Final
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.schema import Table
 
 from mailbot.adapters.db.schema import AUDIT, LEDGER, OUTBOX, REGISTRATIONS, Base, RegistrationRow, table_of
-from mailbot.core import subaddress
+from mailbot.core import booking, subaddress
 from mailbot.core.model import EventCounts, Status
-
-
-class BufferedWriteError(Exception):
-    """A batch's held-back inserts failed to write (a constraint another process beat us to): the whole
-    transaction is void; decide the batch again without the buffer, mail by mail."""
+from mailbot.ports.store import BufferedWriteError
 
 
 @dataclass
@@ -30,6 +28,9 @@ class _Savepoint:
 
     marks: dict[Table, int]
     nested: SessionTransaction | None = None
+
+
+BUFFER_KEY = "mailbot.buffer"  # in Connection.info while a buffered transaction holds that connection
 
 
 class Buffer:
@@ -57,7 +58,11 @@ class Buffer:
         """Hold one row back; returns its id."""
         ids = self._ids.get(table)
         if not ids:
-            ids = self._ids[table] = self._reserve(table)
+            self._writing = True  # reading the free ids is the buffer's own statement: nothing to write first
+            try:
+                ids = self._ids[table] = self._reserve(table)
+            finally:
+                self._writing = False
         values["id"] = row_id = ids.pop()
         self.rows[table].append(values)
         if table is LEDGER:
@@ -65,8 +70,9 @@ class Buffer:
         return row_id
 
     def _reserve(self, table: Table) -> list[int]:
-        """Free ids for the table, the next one last."""
+        """Free ids for the table, the next one last; the connection learns of the buffer (see below)."""
         connection = self.session.connection()
+        connection.info[BUFFER_KEY] = self
         if connection.dialect.name == "postgresql":
             found = connection.execute(
                 text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, 100)"),
@@ -76,6 +82,11 @@ class Buffer:
         top = int(connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
         highest = max([top, *(r["id"] for r in self.rows[table])])
         return list(range(highest + 100, highest, -1))
+
+    def detach(self) -> None:
+        """The transaction ends: its connection goes back to the pool without the buffer."""
+        if self.session.in_transaction():
+            self.session.connection().info.pop(BUFFER_KEY, None)
 
     def unwritten_ledger_row(self, ledger_id: int) -> dict[str, Any] | None:
         """The ledger row's values while it still waits in the buffer."""
@@ -149,6 +160,13 @@ def flush_before_statement(state: ORMExecuteState) -> None:
         tx.buffer.flush(writing=not state.is_select)
 
 
+def flush_before_core_statement(conn: Connection, clauseelement: Executable, *_: object) -> None:
+    """Every statement on a connection whose transaction holds rows back writes them first (the rule)."""
+    buffer = conn.info.get(BUFFER_KEY)
+    if buffer is not None:
+        buffer.flush(writing=not getattr(clauseelement, "is_select", False))
+
+
 def flush_before_unit_of_work(session: Session, *_: object) -> None:
     tx = session.info.get("tx")
     if tx is not None and tx.buffer is not None:
@@ -182,20 +200,11 @@ class TxBase:
             self._replies.clear()
             raise
 
-    def _count_change(self, event_id: str, old: str | None, new: str | None, position: int = 0) -> None:
+    def _count_change(self, event_id: str, old: Status | None, new: Status | None, position: int = 0) -> None:
         """Keep the cached counts exact after a registration changed status in this transaction."""
         counts = self._counts.get(event_id)
-        if counts is None:
-            return
-        delta = {Status.CONFIRMED.value: 0, Status.WAITLISTED.value: 0}
-        for status, step in ((old, -1), (new, 1)):
-            if status in delta:
-                delta[status] += step
-        self._counts[event_id] = EventCounts(
-            confirmed=counts.confirmed + delta[Status.CONFIRMED.value],
-            waitlisted=counts.waitlisted + delta[Status.WAITLISTED.value],
-            registrations=max(counts.registrations, position),
-        )
+        if counts is not None:
+            self._counts[event_id] = booking.counts_after(counts, old, new, position)
 
     def _upsert(self, model: type[Base], key: dict[str, Any], values: dict[str, Any]) -> None:
         """INSERT ... ON CONFLICT DO UPDATE, in the dialect's own syntax."""

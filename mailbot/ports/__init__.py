@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mailbot.core.staff import SecurityEvent, StaffAccount, StaffSession
+from mailbot.ports.store import BufferedWriteError, DuplicateMessageError, Store, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -204,3 +205,24 @@ class Credentials(Protocol):
 
     def normal_recovery_code(self, code: str) -> str:
         """A typed recovery code in its stored form (before hashing)."""
+
+
+__all__ = [
+    "BufferedWriteError",
+    "Clock",
+    "Credentials",
+    "DeliveryResult",
+    "DuplicateMessageError",
+    "IdFactory",
+    "Mailbox",
+    "MailboxFactory",
+    "MailboxInfo",
+    "Mailer",
+    "MessageMeta",
+    "OutgoingMail",
+    "StaffStore",
+    "Store",
+    "UnitOfWork",
+    "batched",
+    "batched_by_bytes",
+]
