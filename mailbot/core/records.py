@@ -134,3 +134,26 @@ def reply_state(*, undeliverable: bool, sent: bool | None, failed: bool | None) 
     if sent:
         return "sent"
     return "failed" if failed else "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One reply in the outbox as stored: committed with its decision, sent later (or withdrawn)."""
+
+    id: int
+    event_id: str | None
+    registration_id: int | None
+    ledger_id: int | None
+    kind: str
+    envelope_from: str
+    recipient: str
+    recipient_normalized: str
+    message_id: str
+    data: bytes
+    created_at: datetime
+    next_attempt_at: datetime
+    attempts: int = 0
+    sent_at: datetime | None = None
+    failed_at: datetime | None = None
+    last_error: str | None = None
+    bounced_at: datetime | None = None

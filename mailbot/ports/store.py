@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -15,6 +15,7 @@ from mailbot.core.records import (
     FailedReply,
     LedgerEntry,
     Registration,
+    Reply,
 )
 
 
@@ -282,6 +283,71 @@ class Reports(Protocol):
         """Registrations in arrival order (per event), with the state of the latest reply."""
 
 
+class Privacy(Protocol):
+    """What retention, forgetting and a person's export read, and the field changes erasure makes."""
+
+    def event_starts(self) -> dict[str, datetime]:
+        """Every event the store knows (configured now or earlier) with its start."""
+
+    def registrations_of_events(self, event_ids: Collection[str], erased_mark: str) -> list[Registration]:
+        """The registrations (any status) of these events that still hold personal data."""
+
+    def registrations_of_person(self, email_normalized: str) -> list[Registration]:
+        """All registrations (any event, any status) of one normalised address, oldest first."""
+
+    def event_ledger_ids(self, event_ids: Collection[str]) -> set[int]:
+        """Ledger entries tied to these events: the mails behind their registrations and those answered."""
+
+    def replies_about(
+        self,
+        *,
+        event_ids: Collection[str] = (),
+        registration_ids: Collection[int] = (),
+        recipient_normalized: str | None = None,
+        erased_mark: str | None = None,
+    ) -> list[Reply]:
+        """Replies about these events, registrations, or to this address (`erased_mark`: not erased yet)."""
+
+    def ledger_by_ids(self, ledger_ids: Collection[int], erased_mark: str | None = None) -> list[LedgerEntry]:
+        """Ledger entries by id, in id order; with `erased_mark`, only those still holding personal data."""
+
+    def ledger_senders(self) -> list[str]:
+        """Every distinct sender address the ledger still holds."""
+
+    def ledger_ids_from(self, senders: Collection[str]) -> set[int]:
+        """Ids of the ledger entries whose sender is one of these (exactly as stored)."""
+
+    def ledger_links(self, ledger_ids: Collection[int]) -> dict[int, set[str]]:
+        """For each ledger entry, the events a registration or a reply ties it to (absent: none)."""
+
+    def unlinked_ledger(self, recorded_before: datetime, erased_mark: str) -> list[LedgerEntry]:
+        """Entries recorded before then, tied to no registration and no reply, still holding personal data."""
+
+    def audit_entries(
+        self,
+        *,
+        event_ids: Collection[str] = (),
+        registration_ids: Collection[int] = (),
+        with_address_only: bool = False,
+    ) -> list[AuditEntry]:
+        """Audit entries of these events or registrations, oldest first (optionally: naming an address)."""
+
+    def mentioning(self, needles: Sequence[str]) -> tuple[list[LedgerEntry], list[AuditEntry], list[Reply]]:
+        """Entries whose free text (reason, rule hits, actor, detail, error) has a needle (any case)."""
+
+    def change_registration(self, registration_id: int, changes: Mapping[str, object]) -> None:
+        """Set these fields of a registration (the value's field names)."""
+
+    def change_ledger(self, ledger_id: int, changes: Mapping[str, object]) -> None:
+        """Set these fields of a ledger entry."""
+
+    def change_reply(self, outbox_id: int, changes: Mapping[str, object]) -> None:
+        """Set these fields of a reply."""
+
+    def change_audit(self, audit_id: int, changes: Mapping[str, object]) -> None:
+        """Set these fields of an audit entry."""
+
+
 class UnitOfWork(Registrations, Ledger, Outbox, State, Reports, Protocol):
     """One transaction: committed when its block ends, rolled back on any exception."""
 
@@ -309,3 +375,6 @@ class Store(Protocol):
 
     def leader(self) -> AbstractContextManager[bool]:
         """Try to become the one process that runs passes; yields whether it succeeded (never waits)."""
+
+    def compact(self) -> None:
+        """Physically drop erased values (best effort: they are erased logically already)."""

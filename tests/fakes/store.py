@@ -13,6 +13,7 @@ from mailbot.core.model import ExportRow, Status
 from mailbot.core.records import EventSummary, FailedReply, LedgerEntry, reply_state
 from tests.fakes.store_data import Data
 from tests.fakes.store_mail import Mail
+from tests.fakes.store_privacy import Privacy
 from tests.fakes.store_registrations import Registrations
 
 
@@ -48,8 +49,11 @@ class FakeStore:
         """Always the leader: no other process shares the fake."""
         yield True
 
+    def compact(self) -> None:
+        """Nothing keeps old values in memory."""
 
-class FakeUnitOfWork(Registrations, Mail):
+
+class FakeUnitOfWork(Registrations, Mail, Privacy):
     """The repositories of one unit of work over the fake's data."""
 
     # --- the unit of work ---

@@ -4,38 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mailbot.core import subaddress
 from mailbot.core.model import Event
-from mailbot.core.records import AuditEntry, LedgerEntry, Registration
+from mailbot.core.records import AuditEntry, LedgerEntry, Registration, Reply
 
 if TYPE_CHECKING:
     from tests.fakes.store import FakeStore
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One outbox entry as the fake keeps it."""
-
-    id: int
-    event_id: str | None
-    registration_id: int | None
-    ledger_id: int | None
-    kind: str
-    envelope_from: str
-    recipient: str
-    recipient_normalized: str
-    message_id: str
-    data: bytes
-    created_at: datetime
-    next_attempt_at: datetime
-    attempts: int = 0
-    sent_at: datetime | None = None
-    failed_at: datetime | None = None
-    last_error: str | None = None
-    bounced_at: datetime | None = None
 
 
 @dataclass

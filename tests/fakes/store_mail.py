@@ -8,9 +8,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from mailbot.core.model import ReplyStatus
-from mailbot.core.records import ClaimedReply, LedgerEntry, Registration
+from mailbot.core.records import ClaimedReply, LedgerEntry, Registration, Reply
 from mailbot.ports.store import DuplicateMessageError
-from tests.fakes.store_data import Base, Reply
+from tests.fakes.store_data import Base
 
 _MAX_REFERENCES = 50
 

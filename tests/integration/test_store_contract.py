@@ -295,6 +295,57 @@ def test_mailings_are_served_once(store: Store) -> None:
         assert uow.access_started("ev")
 
 
+def test_erasure_changes_fields_and_finds_what_is_left(store: Store) -> None:
+    """Changed fields stick (the folded address follows the address); only unerased data is found again."""
+    with store.transaction() as uow:
+        reg = register(uow, "a+x@example.org")
+        queue(uow, "a+x@example.org", registration_id=reg)
+    with store.transaction() as uow:
+        assert [r.id for r in uow.registrations_of_events(["ev"], "(erased)")] == [reg]
+        uow.change_registration(reg, {"name": "(erased)", "email": None, "email_normalized": None})
+        for reply in uow.replies_about(registration_ids=[reg], erased_mark="(erased)"):
+            uow.change_reply(reply.id, {"recipient": "(erased)", "recipient_normalized": "", "data": b""})
+        entry = uow.audit_entries(registration_ids=[reg])[0]
+        with pytest.raises(ValueError, match="no field"):
+            uow.change_audit(entry.id, {"nonsense": 1})
+    with store.transaction() as uow:
+        assert uow.registrations_of_events(["ev"], "(erased)") == []
+        assert uow.active_row("ev", "a@example.org") is None  # the folded address went too
+        assert uow.replies_about(event_ids=["ev"], erased_mark="(erased)") == []
+        assert [r.recipient for r in uow.replies_about(event_ids=["ev"])] == ["(erased)"]
+        assert [(a.action, a.registration_id) for a in uow.audit_entries(registration_ids=[reg])] == [
+            (AuditAction.REGISTERED.value, reg)
+        ]
+        assert set(uow.event_starts()) == {"ev", "other"}
+
+
+def test_mentions_are_found_in_any_case(store: Store) -> None:
+    """Free text naming an address is found whatever its case; ledger senders are listed once."""
+    with store.transaction() as uow:
+        for uid, sender in ((1, "A@Example.org"), (2, "A@Example.org"), (3, "b@example.org")):
+            uow.add_ledger(
+                folder="INBOX",
+                uidvalidity=1,
+                uid=uid,
+                message_id=None,
+                internaldate=NOW,
+                size=1,
+                outcome="machine",
+                reason=f"auto-reply from {sender}",
+                rule_hits=[],
+                sender=sender,
+                subject=None,
+                now=NOW,
+            )
+    with store.transaction() as uow:
+        ledger, audits, replies = uow.mentioning(["a@example.org"])
+        assert [e.uid for e in ledger] == [1, 2]
+        assert (audits, replies) == ([], [])
+        assert sorted(uow.ledger_senders()) == ["A@Example.org", "b@example.org"]
+        assert len(uow.ledger_ids_from(["A@Example.org"])) == 2
+        assert [e.uid for e in uow.unlinked_ledger(NOW + timedelta(seconds=1), "(erased)")] == [1, 2, 3]
+
+
 @pytest.mark.parametrize("implementation", [Tx, FakeUnitOfWork], ids=["database", "fake"])
 def test_every_port_method_is_implemented_with_its_parameters(implementation: type) -> None:
     """The database's unit of work and the fake have every method of the port, with its parameter names."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from mailbot.adapters.db.journal import SentJournal
@@ -26,6 +26,7 @@ from mailbot.adapters.db.unit_of_work import (
     flush_before_unit_of_work,
 )
 from mailbot.adapters.private import keep_private, open_private
+from mailbot.redact import describe_error
 
 log = logging.getLogger("mailbot.adapters.db")
 _PG_LEADER_LOCK = 0x6D626C64  # "mbld": the advisory lock of the process running passes
@@ -169,6 +170,33 @@ class Database:
         if self.engine.dialect.name != "sqlite" or self.in_memory:
             return None
         return SentJournal(Path(f"{self.engine.url.database}.sent"))
+
+    def compact(self) -> None:
+        """Physically drop erased values: SQLite keeps old row images in free pages and the WAL until then.
+
+        SQLite: VACUUM rebuilds the file from the live rows, and a TRUNCATE checkpoint empties the WAL.
+        PostgreSQL: VACUUM FULL rewrites the four tables that held personal data (old row versions stay in
+        the heap until then); it waits at most 10 s for its lock. Best effort: the data is already erased
+        logically, a failure here is logged and the next purge tries again.
+        """
+        try:
+            if self.engine.dialect.name == "sqlite":
+                # On the DBAPI connection: it runs in autocommit mode (see _sqlite_pragmas), and VACUUM
+                # refuses to run inside the BEGIN IMMEDIATE that SQLAlchemy's connections start.
+                raw = self.engine.raw_connection()
+                try:
+                    cursor = raw.cursor()
+                    cursor.execute("VACUUM")
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    cursor.close()
+                finally:
+                    raw.close()
+                return
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("SET lock_timeout = '10s'"))
+                conn.execute(text("VACUUM FULL ledger, registrations, outbox, audit_log"))
+        except SQLAlchemyError as exc:
+            log.warning("compacting the database after erasure failed: %s", describe_error(exc)[:300])
 
     def dispose(self) -> None:
         """Close all pooled connections."""

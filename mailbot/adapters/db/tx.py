@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from mailbot.adapters.db.ledger import LedgerRepository
 from mailbot.adapters.db.outbox import OutboxRepository
+from mailbot.adapters.db.privacy import PrivacyRepository
 from mailbot.adapters.db.registrations import RegistrationRepository
 from mailbot.adapters.db.reports import ReportRepository
 from mailbot.adapters.db.schema import RegistrationRow
@@ -24,6 +25,7 @@ class Tx(
     StateRepository,
     ReportRepository,
     ConsoleRepository,
+    PrivacyRepository,
 ):
     """The operations of one transaction, in domain words."""
 

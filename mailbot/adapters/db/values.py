@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailbot.adapters.db.schema import AuditRow, LedgerRow, OutboxRow, RegistrationRow
 from mailbot.core.model import Status
-from mailbot.core.records import AuditEntry, FailedReply, LedgerEntry, Registration
+from mailbot.core.records import AuditEntry, FailedReply, LedgerEntry, Registration, Reply
 
 
 def registration_of(row: RegistrationRow) -> Registration:
@@ -80,4 +80,27 @@ def failed_reply_of(row: OutboxRow) -> FailedReply:
         attempts=row.attempts,
         failed_at=row.failed_at,
         last_error=row.last_error,
+    )
+
+
+def reply_of(row: OutboxRow) -> Reply:
+    """An outbox row as a value."""
+    return Reply(
+        id=row.id,
+        event_id=row.event_id,
+        registration_id=row.registration_id,
+        ledger_id=row.ledger_id,
+        kind=row.kind,
+        envelope_from=row.envelope_from,
+        recipient=row.recipient,
+        recipient_normalized=row.recipient_normalized,
+        message_id=row.message_id,
+        data=row.data,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        attempts=row.attempts,
+        sent_at=row.sent_at,
+        failed_at=row.failed_at,
+        last_error=row.last_error,
+        bounced_at=row.bounced_at,
     )
