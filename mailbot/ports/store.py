@@ -378,3 +378,6 @@ class Store(Protocol):
 
     def compact(self) -> None:
         """Physically drop erased values (best effort: they are erased logically already)."""
+
+    def has_schema(self) -> bool:
+        """Whether any command has created the schema yet (a store that can't be reached raises)."""

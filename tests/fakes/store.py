@@ -52,6 +52,10 @@ class FakeStore:
     def compact(self) -> None:
         """Nothing keeps old values in memory."""
 
+    def has_schema(self) -> bool:
+        """Always ready."""
+        return True
+
 
 class FakeUnitOfWork(Registrations, Mail, Privacy):
     """The repositories of one unit of work over the fake's data."""
