@@ -348,7 +348,7 @@ class Privacy(Protocol):
         """Set these fields of an audit entry."""
 
 
-class UnitOfWork(Registrations, Ledger, Outbox, State, Reports, Protocol):
+class UnitOfWork(Registrations, Ledger, Outbox, State, Reports, Privacy, Protocol):
     """One transaction: committed when its block ends, rolled back on any exception."""
 
     def savepoint(self) -> AbstractContextManager[None]:
