@@ -24,8 +24,6 @@ from mailbot.service.results import AdminRegistration
 from mailbot.service.state_keys import LAST_POLL, PAUSE_REASON, PAUSED_SINCE
 from mailbot.service.watchdog import check_health
 
-ACCESS_COLUMN = "access_sent_at"  # who has had the access data queued (Desk.queue_mailing)
-
 
 @dataclass(frozen=True)
 class EventNumbers:
@@ -212,4 +210,4 @@ class StaffConsole:
     def access_progress(self, event_id: str) -> MailingProgress:
         """Served, sent, waiting and failed of the event's access-data mailing."""
         with self.desk.db.reading() as tx:
-            return tx.mailing_progress(event_id, ReplyStatus.ACCESS.value, ACCESS_COLUMN)
+            return tx.mailing_progress(event_id, ReplyStatus.ACCESS)

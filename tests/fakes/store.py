@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
 from mailbot.core import booking
 from mailbot.core.model import ExportRow, Status
 from mailbot.core.records import EventSummary, FailedReply, LedgerEntry, reply_state
+from mailbot.ports.store import ConsoleReads
 from tests.fakes.store_data import Data
 from tests.fakes.store_mail import Mail
 from tests.fakes.store_privacy import Privacy
@@ -55,6 +56,13 @@ class FakeStore:
     def has_schema(self) -> bool:
         """Always ready."""
         return True
+
+    def dispose(self) -> None:
+        """Nothing to close."""
+
+    def reading(self) -> AbstractContextManager[ConsoleReads]:
+        """Not faked: the console's paged reads are tested against SQLite and PostgreSQL (tests/web)."""
+        raise NotImplementedError("the fake store has no console reads")
 
 
 class FakeUnitOfWork(Registrations, Mail, Privacy):

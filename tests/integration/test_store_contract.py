@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -353,3 +355,16 @@ def test_every_port_method_is_implemented_with_its_parameters(implementation: ty
     for name in sorted(wanted):
         expected = list(inspect.signature(getattr(UnitOfWork, name)).parameters)
         assert list(inspect.signature(getattr(implementation, name)).parameters) == expected, name
+
+
+def test_the_database_and_the_fake_are_the_store_port_for_mypy() -> None:
+    """mypy --strict accepts the database and the fake where the port is wanted (every method, every type)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "tests/fakes/"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -21,7 +21,7 @@ from mailbot.core.listing import (
     RegistrationPage,
     TriageLine,
 )
-from mailbot.core.model import Status
+from mailbot.core.model import ReplyStatus, Status
 
 _R = RegistrationRow
 _PLACED = (Status.CONFIRMED.value, Status.WAITLISTED.value)
@@ -252,13 +252,13 @@ class ConsoleRepository(TxBase):
             rule_hits=tuple((str(rule), str(why)) for rule, why in json.loads(e.rule_hits or "[]")),
         )
 
-    def mailing_progress(self, event_id: str, kind: str, served_column: str) -> MailingProgress:
-        """How far a mailing of the event is: registrations served, its mails sent, waiting, failed."""
+    def mailing_progress(self, event_id: str, mailing: ReplyStatus) -> MailingProgress:
+        """How far a mailing (access, reminder) of the event is: served, its mails sent, waiting, failed."""
+        served_at = _R.access_sent_at if mailing is ReplyStatus.ACCESS else _R.reminder_sent_at
         served = self.session.scalar(
-            select(func.count())
-            .select_from(_R)
-            .where(_R.event_id == event_id, getattr(_R, served_column).is_not(None))
+            select(func.count()).select_from(_R).where(_R.event_id == event_id, served_at.is_not(None))
         )
+        kind = mailing.value
         sent = func.count(OutboxRow.sent_at)
         failed = func.count(OutboxRow.failed_at)
         total, done, refused = self.session.execute(
