@@ -201,3 +201,45 @@ def test_cancel_without_proof_asks_the_owner_and_changes_nothing(before: Existin
 def test_cancel_without_proof_and_without_registration_is_not_registered() -> None:
     """Nothing to cancel: 'not-registered', proof or not (no confirmation request for nothing)."""
     assert booking.cancel(None, proven=False).reply is ReplyStatus.NOT_REGISTERED
+
+
+def test_standing_counts_the_same_status_ahead() -> None:
+    """A registration's seat or waitlist place is one more than those of its status that arrived before it."""
+    assert booking.standing(Status.CONFIRMED, 7, 2) == Existing(
+        Status.CONFIRMED, 7, seat=3, waitlist_position=None
+    )
+    assert booking.standing(Status.WAITLISTED, 9, 0) == Existing(
+        Status.WAITLISTED, 9, seat=None, waitlist_position=1
+    )
+    assert booking.standing(Status.CANCELLED, 4, 5) == Existing(
+        Status.CANCELLED, 4, seat=None, waitlist_position=None
+    )
+
+
+def test_standing_agrees_with_places() -> None:
+    """standing() gives each registration the seat or place that places() gives the whole event."""
+    statuses = [Status.CONFIRMED, Status.CANCELLED, Status.WAITLISTED, Status.CONFIRMED, Status.WAITLISTED]
+    for position, (status, (seat, place)) in enumerate(
+        zip(statuses, booking.places(statuses), strict=True), 1
+    ):
+        ahead = sum(s is status for s in statuses[: position - 1])
+        standing = booking.standing(status, position, ahead)
+        assert (standing.seat, standing.waitlist_position) == (seat, place)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "position", "expected"),
+    [
+        (None, Status.CONFIRMED, 11, (6, 2, 11)),  # a new registration: its arrival number is the highest
+        (None, Status.WAITLISTED, 11, (5, 3, 11)),
+        (Status.CONFIRMED, Status.CANCELLED, 0, (4, 2, 10)),  # a cancellation frees a seat
+        (Status.WAITLISTED, Status.CONFIRMED, 0, (6, 1, 10)),  # a promotion
+        (Status.WAITLISTED, Status.CANCELLED, 0, (5, 1, 10)),
+    ],
+)
+def test_counts_after_one_change(
+    old: Status | None, new: Status, position: int, expected: tuple[int, int, int]
+) -> None:
+    """The counts after one registration changed are the counts before, moved by that change only."""
+    after = booking.counts_after(EventCounts(confirmed=5, waitlisted=2, registrations=10), old, new, position)
+    assert (after.confirmed, after.waitlisted, after.registrations) == expected
