@@ -192,8 +192,9 @@ class Runtime:
 
     def build(self, *, once: bool) -> Watchdog:
         """Wire the desk (with the sending process beside it, unless the database is in memory)."""
-        desk = build_desk(self.config, stop=self.stop, prepared=self.prepared)
-        if self.sender is not None and desk.db.in_memory:  # no other process can see this database
+        db = open_database(self.config)
+        desk = build_desk(self.config, db=db, stop=self.stop, prepared=self.prepared)
+        if self.sender is not None and db.in_memory:  # no other process can see this database
             self.sender.close()
             self.sender = None
         desk.background = self.sender

@@ -39,6 +39,9 @@ class ConsoleReads(Protocol):
     def registration_line(self, event_id: str, registration_id: int) -> RegistrationLine | None:
         """One registration of the event as its list shows it, or None."""
 
+    def promoted_by(self, event_id: str, registration_id: int) -> list[RegistrationLine]:
+        """Who moved up when this registration was cancelled, in arrival order, as the list shows them now."""
+
     def audit_lines(
         self, event_id: str, *, registration_id: int | None = None, page: int = 1
     ) -> tuple[list[AuditLine], int]:
@@ -73,6 +76,10 @@ class UnitOfWork(Registrations, Ledger, Outbox, State, Reports, Privacy, Protoco
         """Who an address is for duplicates: the address, or without its +tag (`[bot] fold_subaddress`)."""
 
 
+class ReadingUnit(UnitOfWork, ConsoleReads, Protocol):
+    """A unit of work that only reads, with the console's paged reads besides the repositories'."""
+
+
 class Store(Protocol):
     """The database as the service sees it: units of work, and what the sender and the leader need."""
 
@@ -85,7 +92,7 @@ class Store(Protocol):
     def leader(self) -> AbstractContextManager[bool]:
         """Try to become the one process that runs passes; yields whether it succeeded (never waits)."""
 
-    def reading(self) -> AbstractContextManager[ConsoleReads]:
+    def reading(self) -> AbstractContextManager[ReadingUnit]:
         """A unit of work that only reads (the console's pages); nothing it does is committed."""
 
     def compact(self) -> None:

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from mailbot.adapters.addresses import check_address, normalize_address
-from mailbot.adapters.db import BufferedWriteError, DuplicateMessageError, Tx
 from mailbot.core import authentication, chain, unanswered
 from mailbot.core.faults import environment_fault
 from mailbot.core.model import Address, Arrival, InboundMessage, Outcome
 from mailbot.core.parse import MessageParseError
 from mailbot.errors import EnvironmentFault
+from mailbot.ports.store import BufferedWriteError, DuplicateMessageError, UnitOfWork
 from mailbot.redact import describe_error, mask_address, mask_addresses
 from mailbot.service import intents, ledger, readahead
 from mailbot.service.context import Context
@@ -33,7 +33,7 @@ def refusal(address: str | None, reason: str) -> str:
 
 
 def process_safely(
-    ctx: Context, tx: Tx, arrival: Arrival, raw: bytes | None, read: ReadAhead
+    ctx: Context, tx: UnitOfWork, arrival: Arrival, raw: bytes | None, read: ReadAhead
 ) -> Outcome | None:
     """The per-message boundary: a failure of the mail's own rolls back and quarantines this one message.
 
@@ -72,7 +72,7 @@ def process_safely(
 
 def _process(
     ctx: Context,
-    tx: Tx,
+    tx: UnitOfWork,
     arrival: Arrival,
     raw: bytes | None,
     parsed: list[InboundMessage],
@@ -96,7 +96,7 @@ def _process(
     return _handle(ctx, tx, arrival, raw, msg, read)
 
 
-def _seen_before(ctx: Context, tx: Tx, arrival: Arrival, msg: InboundMessage, known: Known) -> bool:
+def _seen_before(ctx: Context, tx: UnitOfWork, arrival: Arrival, msg: InboundMessage, known: Known) -> bool:
     """Same mail, other identity: folder recreated or restored (new UIDVALIDITY, maybe re-encoded
     bodies) or moved back (new UID)? See recognition.Known: by content, so it survives the erasure of
     personal data, which clears the stored Message-ID."""
@@ -109,7 +109,7 @@ def _seen_before(ctx: Context, tx: Tx, arrival: Arrival, msg: InboundMessage, kn
 
 
 def _handle(
-    ctx: Context, tx: Tx, arrival: Arrival, raw: bytes, msg: InboundMessage, read: ReadAhead
+    ctx: Context, tx: UnitOfWork, arrival: Arrival, raw: bytes, msg: InboundMessage, read: ReadAhead
 ) -> Outcome:
     """Classify a parsed message and act on it: machine, not our business, rejected, or an intent."""
     verdict = chain.classify(msg, ctx.rule_context, ctx.keywords)
@@ -162,7 +162,7 @@ def _handle(
 
 def _machine(
     ctx: Context,
-    tx: Tx,
+    tx: UnitOfWork,
     arrival: Arrival,
     raw: bytes,
     msg: InboundMessage,

@@ -7,13 +7,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from mailbot.adapters.db import Database
 from mailbot.adapters.db.journal import SentJournal
 from mailbot.config import Config
 from mailbot.core import chain, replies
 from mailbot.core.model import RuleContext
 from mailbot.core.pacing import Pacer
 from mailbot.ports import Clock, IdFactory, MailboxFactory, Mailer
+from mailbot.ports.store import Store
 from mailbot.service.results import FlushReport
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class Context:
         self,
         *,
         config: Config,
-        db: Database,
+        db: Store,
         mailbox_factory: MailboxFactory,
         mailer: Mailer,
         clock: Clock,

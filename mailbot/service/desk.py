@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from mailbot.adapters.db import Tx
 from mailbot.core.model import Channel, Decision, ReplyStatus
 from mailbot.ports import Mailbox, MailboxInfo, MessageMeta
+from mailbot.ports.store import UnitOfWork
 from mailbot.service import intake, mailings, outbox, registrations
 from mailbot.service.context import Context
 from mailbot.service.results import AdminRegistration, FlushReport, PassReport
@@ -46,7 +46,7 @@ class Desk(Context):
         received_at: datetime | None,
         channel: Channel,
         actor: str,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
         notify: bool | None = True,
         check_arrival: bool = False,
     ) -> AdminRegistration:

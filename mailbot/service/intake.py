@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from mailbot.adapters.db import BufferedWriteError
 from mailbot.core.faults import environment_fault
 from mailbot.core.model import Arrival, InboundMessage, Outcome
 from mailbot.errors import EnvironmentFault, MailbotError
 from mailbot.ports import Mailbox, MailboxInfo, MessageMeta, batched_by_bytes
+from mailbot.ports.store import BufferedWriteError
 from mailbot.service import boundary, mailings, outbox, readahead, registrations
 from mailbot.service.context import Context
 from mailbot.service.intents import REPLY_LIMIT_WINDOW

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from mailbot.adapters.db import RegistrationRow, Tx, ownership
 from mailbot.core import booking
 from mailbot.core.model import (
     Address,
@@ -20,6 +19,8 @@ from mailbot.core.model import (
     ReplyStatus,
     Status,
 )
+from mailbot.core.records import Registration
+from mailbot.ports.store import UnitOfWork
 from mailbot.redact import mask_address
 from mailbot.service import ledger, mailings, registrations
 from mailbot.service.context import Context
@@ -41,7 +42,7 @@ _OUTCOME_RANK = (
 
 def act(
     ctx: Context,
-    tx: Tx,
+    tx: UnitOfWork,
     arrival: Arrival,
     *,
     msg: InboundMessage,
@@ -72,7 +73,7 @@ def act(
         registration_id = None
         if intent is Intent.CANCEL:
             row = tx.active_row(event_id, normalized) if existing is not None else None
-            proven = row is not None and ownership.answers_our_mail_to(tx, references, row)
+            proven = row is not None and tx.answers_our_mail_to(references, row)
             decision = booking.cancel(existing, proven=proven)
             if decision.reply is ReplyStatus.CONFIRM_CANCEL and row is not None:
                 found.append(Outcome.CANCEL_REQUESTED)
@@ -132,7 +133,7 @@ def act(
 
 
 def _ask_to_confirm(
-    ctx: Context, tx: Tx, event: Event, row: RegistrationRow, ledger_id: int, now: datetime
+    ctx: Context, tx: UnitOfWork, event: Event, row: Registration, ledger_id: int, now: datetime
 ) -> str:
     """Ask the registered address to confirm a cancellation by replying; returns the ledger's note.
 
@@ -141,7 +142,7 @@ def _ask_to_confirm(
     so the stranger's words reach nobody), and goes at most once a day per registration (a forger
     sending many mails must not flood the owner).
     """
-    if ownership.confirmation_requested(tx, row.id, now - REPLY_LIMIT_WINDOW):
+    if tx.confirmation_requested(row.id, now - REPLY_LIMIT_WINDOW):
         return f"{event.id}: confirm-cancel already requested today (not again)"
     decision = Decision(
         reply=ReplyStatus.CONFIRM_CANCEL,
@@ -166,7 +167,7 @@ def _ask_to_confirm(
 
 def _queue_reply(
     ctx: Context,
-    tx: Tx,
+    tx: UnitOfWork,
     *,
     msg: InboundMessage,
     recipient: Address,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mailbot.adapters.db import Tx
 from mailbot.core.model import Arrival, InboundMessage, Intent, Outcome
+from mailbot.ports.store import UnitOfWork
 from mailbot.service.context import Context
 
 
 def record(
     ctx: Context,
-    tx: Tx,
+    tx: UnitOfWork,
     arrival: Arrival,
     msg: InboundMessage | None,
     outcome: Outcome,
@@ -25,7 +25,7 @@ def record(
 
 def add(
     ctx: Context,
-    tx: Tx,
+    tx: UnitOfWork,
     arrival: Arrival,
     *,
     msg: InboundMessage | None,

@@ -6,9 +6,9 @@ import logging
 from datetime import datetime
 
 from mailbot.adapters.addresses import normalize_address, reply_address
-from mailbot.adapters.db import Tx
 from mailbot.core import ics, replies
 from mailbot.core.model import Address, Decision, Event, ReplyStatus, Status
+from mailbot.ports.store import UnitOfWork
 from mailbot.service.context import Context
 
 log = logging.getLogger("mailbot")
@@ -34,7 +34,7 @@ def subject_of(ctx: Context, event: Event, decision: Decision) -> str:
 
 def compose(
     ctx: Context,
-    tx: Tx,
+    tx: UnitOfWork,
     *,
     event: Event,
     decision: Decision,
@@ -100,9 +100,9 @@ def compose(
         now=now,
     )
     if registration_id is not None and with_access:
-        tx.mark_served(registration_id, "access_sent_at", now)
+        tx.mark_served(registration_id, ReplyStatus.ACCESS, now)
     if registration_id is not None and kind is ReplyStatus.REMINDER:
-        tx.mark_served(registration_id, "reminder_sent_at", now)
+        tx.mark_served(registration_id, ReplyStatus.REMINDER, now)
 
 
 def queue_mailing(ctx: Context, event_id: str, kind: ReplyStatus, *, dry_run: bool = False) -> list[str]:
@@ -112,11 +112,10 @@ def queue_mailing(ctx: Context, event_id: str, kind: ReplyStatus, *, dry_run: bo
     Safe to repeat after a crash: who was served is recorded with the queued mail, in one transaction.
     """
     event = ctx.events[event_id]
-    column = "access_sent_at" if kind is ReplyStatus.ACCESS else "reminder_sent_at"
     now = ctx.clock()
     with ctx.db.transaction() as tx:
         tx.lock_event(event_id)
-        rows = tx.unserved(event_id, column)
+        rows = tx.unserved(event_id, kind)
         if dry_run:
             return [r.email or "" for r in rows]
         # An interrupted earlier run: its unsent mails of this kind are due again now (not after a lease).

@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
-from mailbot.adapters.db import ClaimedReply, Tx
 from mailbot.core import storm
+from mailbot.core.records import ClaimedReply
 from mailbot.errors import TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, OutgoingMail
+from mailbot.ports.store import UnitOfWork
 from mailbot.redact import mask_addresses
 from mailbot.service import alerts
 from mailbot.service.context import Context
@@ -126,7 +127,7 @@ def _flush_batches(
 
 
 def _storm_check(
-    ctx: Context, tx: Tx, now: datetime, rows: list[ClaimedReply], sent_last_hour: int
+    ctx: Context, tx: UnitOfWork, now: datetime, rows: list[ClaimedReply], sent_last_hour: int
 ) -> tuple[list[ClaimedReply], str]:
     """The claimed replies that may go before the last hour looks like a storm (core/storm.py), and why
     the rest (given back, due again) may not: '' when all may go. A rush of distinct people all goes."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mailbot.adapters.db import Tx
 from mailbot.core.model import Arrival, InboundMessage
+from mailbot.ports.store import UnitOfWork
 
 Where = tuple[str, int, int]  # folder, UIDVALIDITY, UID of the first mail recorded with an identity
 
@@ -26,7 +26,7 @@ class Known:
 
     @classmethod
     def load(
-        cls, tx: Tx, hashes: Mapping[int, str], parsed: Mapping[int, InboundMessage | Exception]
+        cls, tx: UnitOfWork, hashes: Mapping[int, str], parsed: Mapping[int, InboundMessage | Exception]
     ) -> Known:
         """What the ledger knows of the batch's mails (three queries at most)."""
         messages = [m for m in parsed.values() if isinstance(m, InboundMessage)]

@@ -6,10 +6,10 @@ import logging
 from datetime import datetime
 
 from mailbot.adapters.addresses import check_address
-from mailbot.adapters.db import Tx
 from mailbot.core import booking, entry
 from mailbot.core.model import Address, Channel, Decision, Event, ReplyStatus, Status
 from mailbot.errors import MailbotError
+from mailbot.ports.store import UnitOfWork
 from mailbot.redact import mask_address
 from mailbot.service import mailings
 from mailbot.service.context import Context
@@ -35,7 +35,9 @@ def promote_all(ctx: Context) -> None:
                 log.info("%s", line)
 
 
-def promote(ctx: Context, tx: Tx, event: Event, now: datetime, *, for_staff: bool = False) -> list[str]:
+def promote(
+    ctx: Context, tx: UnitOfWork, event: Event, now: datetime, *, for_staff: bool = False
+) -> list[str]:
     """Move the first waitlisted people (strict FIFO) onto free seats, each with a mail; in `tx`.
 
     One line per promotion: for the ledger and the log, with the address masked; `for_staff` (a staff
@@ -79,7 +81,7 @@ def admin_register(
     received_at: datetime | None,
     channel: Channel,
     actor: str,
-    tx: Tx | None = None,
+    tx: UnitOfWork | None = None,
     notify: bool | None = True,
     check_arrival: bool = False,
 ) -> AdminRegistration:

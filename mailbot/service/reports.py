@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters.console import render_table
-from mailbot.adapters.db import Database
 from mailbot.config import Config
+from mailbot.ports.store import Store
 from mailbot.service.state_keys import LAST_POLL, PAUSE_REASON, PAUSED_SINCE, THROTTLED
 
 # `status` fits a terminal this wide; an 80-column one too while event ids have at most 20 characters.
@@ -19,7 +19,7 @@ STATUS_WIDTH = 100
 _TITLE_ROW = "#"
 
 
-def status_text(db: Database, config: Config, *, color: bool | None = None, width: int | None = None) -> str:
+def status_text(db: Store, config: Config, *, color: bool | None = None, width: int | None = None) -> str:
     """Per event: capacity, confirmed, free seats, waitlisted, replies pending/failed; last poll; warnings.
 
     Two lines per event: the id and the numbers, then, indented, the title and the local start. No line is
@@ -140,7 +140,7 @@ def _local(iso: str, tz: tzinfo) -> str:
     return datetime.fromisoformat(iso).astimezone(tz).isoformat(timespec="seconds")
 
 
-def inspect_text(db: Database, key: str, tz: tzinfo) -> str:
+def inspect_text(db: Store, key: str, tz: tzinfo) -> str:
     """Every ledger entry for a UID or Message-ID: when, verdict, reason, and each rule that hit."""
     with db.transaction() as tx:
         entries = tx.ledger_entries(key)
@@ -162,7 +162,7 @@ def inspect_text(db: Database, key: str, tz: tzinfo) -> str:
 TRIAGE_OUTCOMES = ("quarantined", "too-large", "rejected", "held", "machine", "bounce")
 
 
-def triage_text(db: Database, tz: tzinfo) -> str:
+def triage_text(db: Store, tz: tzinfo) -> str:
     """Messages quarantined, too large, not answered (machines, limits) or bounced; failed replies."""
     lines = []
     with db.transaction() as tx:

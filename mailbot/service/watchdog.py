@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from mailbot.adapters.db import Database
 from mailbot.config import Config
 from mailbot.errors import MailboxUnavailableError
+from mailbot.ports.store import Store
 from mailbot.service.alerts import describe, mail_admins
 from mailbot.service.desk import Desk
 from mailbot.service.results import FlushReport, PassReport
@@ -239,7 +239,7 @@ class Watchdog:
         return datetime.fromisoformat(iso).astimezone(self.tz).isoformat(timespec="seconds")
 
 
-def check_health(db: Database, config: Config, now: datetime) -> Health:
+def check_health(db: Store, config: Config, now: datetime) -> Health:
     """Healthy unless the last successful poll is older than 3 poll intervals (or never was), or the
     last `[bot] alert_after_failures` passes all failed. Read only: an empty database is not created here."""
     if not db.has_schema():

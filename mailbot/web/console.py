@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailbot.bootstrap import build_accounts, build_desk, utc_now
+from mailbot.bootstrap import build_accounts, build_desk, open_database, utc_now
 from mailbot.config import Config, WebSettings
 from mailbot.ports import Clock
 from mailbot.service import Desk
@@ -28,6 +28,7 @@ class Console:
 
 def open_console(config: Config, *, clock: Clock = utc_now) -> Console:
     """The console for a configuration: the desk as `mailbot run` builds it (its mail is sent by the bot)."""
-    desk = build_desk(config, clock=clock)
-    accounts = build_accounts(desk.db, config.web, clock)
+    db = open_database(config)
+    desk = build_desk(config, db=db, clock=clock)
+    accounts = build_accounts(db, config.web, clock)
     return Console(config=config, desk=desk, accounts=accounts, clock=clock)

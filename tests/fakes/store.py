@@ -11,7 +11,7 @@ from datetime import datetime
 from mailbot.core import booking
 from mailbot.core.model import ExportRow, Status
 from mailbot.core.records import EventSummary, FailedReply, LedgerEntry, reply_state
-from mailbot.ports.store import ConsoleReads
+from mailbot.ports.store import ReadingUnit
 from tests.fakes.store_data import Data
 from tests.fakes.store_mail import Mail
 from tests.fakes.store_privacy import Privacy
@@ -60,7 +60,7 @@ class FakeStore:
     def dispose(self) -> None:
         """Nothing to close."""
 
-    def reading(self) -> AbstractContextManager[ConsoleReads]:
+    def reading(self) -> AbstractContextManager[ReadingUnit]:
         """Not faked: the console's paged reads are tested against SQLite and PostgreSQL (tests/web)."""
         raise NotImplementedError("the fake store has no console reads")
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailbot.config import Config, parse_config
+from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
 from mailbot.service import Desk
 from mailbot.templates import load_templates
 from tests.fakes.mail import FakeFolder, FakeMailbox, FakeMailer
@@ -87,7 +88,7 @@ def world() -> Callable[..., World]:
             mailbox_factory=lambda: FakeMailbox(folder),
             mailer=mailer,
             clock=lambda: now[0],
-            new_message_id=lambda: f"<reply{next(ids)}@castrop-rauxel.de>",
+            new_message_id=lambda: f"<reply{next(ids)}{MESSAGE_ID_MARK}castrop-rauxel.de>",
             templates=load_templates(cfg.bot.language),
         )
         with store.transaction() as uow:

@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import bindparam, case, func, select, text, update
 from sqlalchemy.engine import Connection
 
-from mailbot.adapters.addresses import normalize_address
 from mailbot.adapters.db.schema import OUTBOX, REGISTRATIONS, OutboxRow, RegistrationRow, UTCDateTime
 from mailbot.adapters.db.unit_of_work import TxBase
 from mailbot.core.model import ReplyStatus
@@ -159,14 +158,16 @@ class OutboxRepository(TxBase):
         if not references or not registration.email_normalized:
             return False
         wanted = self.person(registration.email_normalized)
-        recipients = self.session.scalars(
-            select(OutboxRow.recipient).where(OutboxRow.message_id.in_(list(references)[-_MAX_REFERENCES:]))
+        recipients = self.session.execute(
+            select(OutboxRow.recipient_normalized, OutboxRow.recipient).where(
+                OutboxRow.message_id.in_(list(references)[-_MAX_REFERENCES:])
+            )
         )
-        for recipient in recipients:
-            normalized = normalize_address(recipient)
-            if normalized is not None and self.person(normalized) == wanted:
-                return True
-        return False
+        # The normalised recipient was stored with the reply (migration 0002 filled older rows from the
+        # address); an erased reply has none, and "(erased)" is nobody's address.
+        return any(
+            self.person(normalized or recipient.lower()) == wanted for normalized, recipient in recipients
+        )
 
     def confirmation_requested(self, registration_id: int, since: datetime) -> bool:
         """Whether the registration's address was asked to confirm a cancellation since then."""

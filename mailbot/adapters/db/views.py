@@ -22,6 +22,7 @@ from mailbot.core.listing import (
     TriageLine,
 )
 from mailbot.core.model import ReplyStatus, Status
+from mailbot.core.records import AuditAction
 
 _R = RegistrationRow
 _PLACED = (Status.CONFIRMED.value, Status.WAITLISTED.value)
@@ -144,7 +145,9 @@ class ConsoleRepository(TxBase):
         transaction (the same moment), in arrival order, as the list shows them now."""
         cancelled_at = self.session.scalar(
             select(AuditRow.at)
-            .where(AuditRow.registration_id == registration_id, AuditRow.action == "cancelled")
+            .where(
+                AuditRow.registration_id == registration_id, AuditRow.action == AuditAction.CANCELLED.value
+            )
             .order_by(AuditRow.id.desc())
             .limit(1)
         )
@@ -152,7 +155,9 @@ class ConsoleRepository(TxBase):
             return []
         moved = self.session.scalars(
             select(AuditRow.registration_id).where(
-                AuditRow.event_id == event_id, AuditRow.action == "promoted", AuditRow.at == cancelled_at
+                AuditRow.event_id == event_id,
+                AuditRow.action == AuditAction.PROMOTED.value,
+                AuditRow.at == cancelled_at,
             )
         )
         lines = [self.registration_line(event_id, int(i)) for i in moved if i is not None]

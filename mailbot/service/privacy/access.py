@@ -11,9 +11,10 @@ from email import policy
 from email.parser import BytesParser
 
 from mailbot.adapters.addresses import normalize_address
-from mailbot.adapters.db import Database, RegistrationRow, erasure
 from mailbot.core.privacy import ADDRESS, OTHER_PERSON
+from mailbot.core.records import Registration
 from mailbot.errors import MailbotError
+from mailbot.ports.store import Store
 from mailbot.redact import mask_address
 from mailbot.service.privacy.eraser import senders_of
 
@@ -91,7 +92,7 @@ class PersonData:
     history: tuple[StoredChange, ...]
 
 
-def person_data(db: Database, address: str) -> PersonData:
+def person_data(db: Store, address: str) -> PersonData:
     """What is stored about one person, compared by normalised address; other people's addresses hidden."""
     normalized = normalize_address(address)
     if normalized is None:
@@ -106,13 +107,13 @@ def person_data(db: Database, address: str) -> PersonData:
         return ADDRESS.sub(one, text)
 
     with db.transaction() as tx:
-        registrations = erasure.registrations_of_person(tx, normalized)
+        registrations = tx.registrations_of_person(normalized)
         registration_ids = [r.id for r in registrations]
-        replies = erasure.outbox_rows(tx, registration_ids=registration_ids, recipient_normalized=normalized)
+        replies = tx.replies_about(registration_ids=registration_ids, recipient_normalized=normalized)
         ledger_ids = {r.ledger_id for r in registrations if r.ledger_id is not None}
-        ledger_ids |= erasure.ledger_ids_from(tx, senders_of(tx, [normalized]))
-        mails = erasure.ledger_rows(tx, ledger_ids)
-        history = erasure.audit_rows(tx, registration_ids=registration_ids)
+        ledger_ids |= tx.ledger_ids_from(senders_of(tx, [normalized]))
+        mails = tx.ledger_by_ids(ledger_ids)
+        history = tx.audit_entries(registration_ids=registration_ids)
         return PersonData(
             address=normalized,
             registrations=tuple(_stored_registration(r) for r in registrations),
@@ -157,7 +158,7 @@ def person_data(db: Database, address: str) -> PersonData:
         )
 
 
-def _stored_registration(r: RegistrationRow) -> StoredRegistration:
+def _stored_registration(r: Registration) -> StoredRegistration:
     return StoredRegistration(
         id=r.id,
         event_id=r.event_id,

@@ -7,8 +7,11 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from mailbot.adapters.addresses import normalize_address
-from mailbot.adapters.db import AuditRow, LedgerRow, OutboxRow, RegistrationRow, Tx, erasure
 from mailbot.core.privacy import ERASED, WITHDRAWN, Erased, scrub, scrub_hits, scrub_reason
+from mailbot.core.records import AuditAction, AuditEntry, LedgerEntry, Registration, Reply
+from mailbot.ports.store import UnitOfWork
+
+Stored = Registration | LedgerEntry | Reply | AuditEntry  # what an erasure changes
 
 
 class Eraser:
@@ -20,7 +23,7 @@ class Eraser:
 
     def __init__(
         self,
-        tx: Tx,
+        tx: UnitOfWork,
         now: datetime,
         *,
         dry_run: bool,
@@ -37,14 +40,21 @@ class Eraser:
         """The counts so far."""
         return Erased(self.registrations, self.ledger, self.replies, self.withdrawn, self.audits)
 
-    def _apply(self, row: object, changes: Mapping[str, object]) -> bool:
+    def _apply(self, row: Stored, changes: Mapping[str, object]) -> bool:
+        """Store the changes that differ from the record (none in a dry run); whether there were any."""
         diff = {name: value for name, value in changes.items() if getattr(row, name) != value}
         if diff and not self.dry_run:
-            for name, value in diff.items():
-                setattr(row, name, value)
+            if isinstance(row, Registration):
+                self.tx.change_registration(row.id, diff)
+            elif isinstance(row, LedgerEntry):
+                self.tx.change_ledger(row.id, diff)
+            elif isinstance(row, Reply):
+                self.tx.change_reply(row.id, diff)
+            else:
+                self.tx.change_audit(row.id, diff)
         return bool(diff)
 
-    def registration(self, row: RegistrationRow) -> None:
+    def registration(self, row: Registration) -> None:
         """Name, address, phone and Message-ID go; event, status, position, channel and times stay.
 
         The erasure is itself audited, so `history` shows when and why the person's data went.
@@ -53,7 +63,6 @@ class Eraser:
             "name": ERASED,
             "email": None,
             "email_normalized": None,
-            "email_folded": None,
             "phone": None,
             "message_id": None,
         }
@@ -64,14 +73,14 @@ class Eraser:
                     row.event_id,
                     row.id,
                     actor=self.actor,
-                    action="erased",
-                    old=row.status,
-                    new=row.status,
+                    action=AuditAction.ERASED.value,
+                    old=row.status.value,
+                    new=row.status.value,
                     now=self.now,
                     detail=self.detail,
                 )
 
-    def ledger_row(self, row: LedgerRow) -> None:
+    def ledger_row(self, row: LedgerEntry) -> None:
         """Sender, subject and Message-ID go, and addresses and quotes in the reasons; the identity stays.
 
         (folder, UIDVALIDITY, UID) keep the mail from being processed again; outcome, intent, times, size,
@@ -87,7 +96,7 @@ class Eraser:
         if self._apply(row, changes):
             self.ledger += 1
 
-    def reply(self, row: OutboxRow) -> None:
+    def reply(self, row: Reply) -> None:
         """The recipient and the whole rendered mail go; kind, event, Message-ID (ours) and times stay.
 
         A reply not sent yet is withdrawn (marked failed, never sent) unless it was queued since
@@ -108,29 +117,29 @@ class Eraser:
             self.replies += 1
             self.withdrawn += int(unsent)
 
-    def audit(self, row: AuditRow) -> None:
+    def audit(self, row: AuditEntry) -> None:
         """Addresses (masked ones too) leave the actor and the detail; who did what, when, stays."""
         if self._apply(row, {"actor": scrub(row.actor), "detail": scrub(row.detail or "")}):
             self.audits += 1
 
     def mention(
-        self, row: LedgerRow | AuditRow | OutboxRow, fields: Sequence[str], patterns: Sequence[str]
+        self, row: LedgerEntry | AuditEntry | Reply, fields: Sequence[str], patterns: Sequence[str]
     ) -> None:
         """Only what the patterns match leaves these text fields of a row that is someone else's."""
         pattern = re.compile("|".join(patterns), re.IGNORECASE)
         changes = {f: pattern.sub(ERASED, getattr(row, f)) for f in fields if getattr(row, f)}
         if self._apply(row, changes):
-            if isinstance(row, LedgerRow):
+            if isinstance(row, LedgerEntry):
                 self.ledger += 1
-            elif isinstance(row, AuditRow):
+            elif isinstance(row, AuditEntry):
                 self.audits += 1
             else:
                 self.replies += 1
 
 
-def senders_of(tx: Tx, normalized: Collection[str]) -> list[str]:
+def senders_of(tx: UnitOfWork, normalized: Collection[str]) -> list[str]:
     """The ledger's senders (as stored) that normalise to one of these addresses."""
     wanted = set(normalized)
     if not wanted:
         return []
-    return [s for s in erasure.ledger_senders(tx) if normalize_address(s) in wanted]
+    return [s for s in tx.ledger_senders() if normalize_address(s) in wanted]

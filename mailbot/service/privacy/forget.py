@@ -6,10 +6,10 @@ import logging
 import re
 
 from mailbot.adapters.addresses import normalize_address
-from mailbot.adapters.db import Tx, erasure
 from mailbot.core.model import ReplyStatus, Status
 from mailbot.core.privacy import FORGET_ACTOR, ForgetReport
 from mailbot.errors import MailbotError
+from mailbot.ports.store import UnitOfWork
 from mailbot.redact import mask_address
 from mailbot.service import registrations
 from mailbot.service.context import Context
@@ -34,7 +34,7 @@ def forget(desk: Context, address: str, *, compact: bool = True) -> ForgetReport
     with desk.db.transaction() as tx:
         to_cancel = [
             (r.event_id, r.id)
-            for r in erasure.registrations_of_person(tx, normalized)
+            for r in tx.registrations_of_person(normalized)
             if r.status != Status.CANCELLED.value
             and r.event_id in desk.events
             and desk.events[r.event_id].starts_at > now
@@ -62,18 +62,18 @@ def forget(desk: Context, address: str, *, compact: bool = True) -> ForgetReport
     if erased.total:
         log.info("forgot %s: %s", report.masked, erased.describe())
         if compact:
-            erasure.compact(desk.db)
+            desk.db.compact()
     return report
 
 
-def _erase_person(tx: Tx, eraser: Eraser, normalized: str) -> None:
-    registrations = erasure.registrations_of_person(tx, normalized)
+def _erase_person(tx: UnitOfWork, eraser: Eraser, normalized: str) -> None:
+    registrations = tx.registrations_of_person(normalized)
     registration_ids = [r.id for r in registrations]
-    replies = erasure.outbox_rows(tx, registration_ids=registration_ids, recipient_normalized=normalized)
+    replies = tx.replies_about(registration_ids=registration_ids, recipient_normalized=normalized)
     senders = senders_of(tx, [normalized])
     ledger_ids = {r.ledger_id for r in registrations if r.ledger_id is not None}
     ledger_ids |= {r.ledger_id for r in replies if r.ledger_id is not None}
-    ledger_ids |= erasure.ledger_ids_from(tx, senders)
+    ledger_ids |= tx.ledger_ids_from(senders)
     # How other rows may name them: the address as written anywhere, and promotion lines ("promoted position
     # 3 (a***@example.org)") in the reason of the mail that freed the seat (masked: matched with its context).
     spellings = {normalized, *senders, *(r.email for r in registrations if r.email)}
@@ -87,16 +87,16 @@ def _erase_person(tx: Tx, eraser: Eraser, normalized: str) -> None:
         eraser.registration(registration)
     for reply in replies:
         eraser.reply(reply)
-    for entry in erasure.ledger_rows(tx, ledger_ids):
+    for entry in tx.ledger_by_ids(ledger_ids):
         eraser.ledger_row(entry)
-    for audit in erasure.audit_rows(tx, registration_ids=registration_ids):
+    for audit in tx.audit_entries(registration_ids=registration_ids):
         eraser.audit(audit)
     needles = sorted(spellings, key=len, reverse=True)
     patterns = [re.escape(n) for n in needles]
     patterns += [
         rf"(?<={re.escape(before)}){re.escape(masked)}(?=\))" for before, masked in sorted(promotions)
     ]
-    ledger, audits, outbox = erasure.mentioning(tx, needles + [f"{b}{m})" for b, m in sorted(promotions)])
+    ledger, audits, outbox = tx.mentioning(needles + [f"{b}{m})" for b, m in sorted(promotions)])
     for entry in ledger:
         eraser.mention(entry, ("reason", "rule_hits"), patterns)
     for audit in audits:

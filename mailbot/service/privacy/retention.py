@@ -6,7 +6,6 @@ import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from mailbot.adapters.db import Database, Tx, erasure
 from mailbot.core.model import Event
 from mailbot.core.privacy import (
     DEFAULT_RETENTION,
@@ -18,13 +17,14 @@ from mailbot.core.privacy import (
     PurgeReport,
     erase_at,
 )
+from mailbot.ports.store import Store, UnitOfWork
 from mailbot.service.privacy.eraser import Eraser, senders_of
 
 log = logging.getLogger("mailbot")
 
 
 def purge_due(
-    db: Database, events: Sequence[Event], now: datetime, *, dry_run: bool = False, compact: bool = True
+    db: Store, events: Sequence[Event], now: datetime, *, dry_run: bool = False, compact: bool = True
 ) -> PurgeReport:
     """Erase the personal data of every event past `starts_at + delete_after_days`, and of old unlinked mail.
 
@@ -39,7 +39,7 @@ def purge_due(
 
 
 def purge_event(
-    db: Database,
+    db: Store,
     events: Sequence[Event],
     event_id: str,
     now: datetime,
@@ -53,7 +53,7 @@ def purge_event(
 
 
 def _purge(
-    db: Database,
+    db: Store,
     events: Sequence[Event],
     now: datetime,
     *,
@@ -63,7 +63,7 @@ def _purge(
     compact: bool,
 ) -> PurgeReport:
     with db.transaction() as tx:
-        known = erasure.event_starts(tx)
+        known = tx.event_starts()
     plan = {event_id: starts + DEFAULT_RETENTION for event_id, starts in known.items()}
     plan |= {event.id: erase_at(event) for event in events}
     due = {event_id for event_id, at in plan.items() if at <= now}
@@ -93,7 +93,7 @@ def _purge(
             eraser = Eraser(
                 tx, now, dry_run=dry_run, actor=RETENTION_ACTOR, detail="", keep_unsent_since=now - SEND_GRACE
             )
-            for row in erasure.unlinked_ledger(tx, cutoff, ERASED):
+            for row in tx.unlinked_ledger(cutoff, ERASED):
                 eraser.ledger_row(row)
         unlinked = eraser.result()
     not_due = sorted(
@@ -110,30 +110,30 @@ def _purge(
         log.info("mail tied to no event: personal data erased: %s", unlinked.describe())
     # Compacting rewrites the whole database: once per event erased, not for the few mails a pass may age out.
     if compact and any(item.erased.total for item in report.events):
-        erasure.compact(db)
+        db.compact()
     return report
 
 
-def _erase_event(tx: Tx, eraser: Eraser, event_id: str, due: Collection[str]) -> None:
+def _erase_event(tx: UnitOfWork, eraser: Eraser, event_id: str, due: Collection[str]) -> None:
     """Everything personal about one event, in `tx`: registrations, their mails, replies, audit trail.
 
     A mail that is also tied to an event not due yet (one mail naming two keywords) keeps its ledger data
     until that event is due too. Other mail from the event's registrants that is tied to no event (a thank
     you, an out-of-office reply) goes with it.
     """
-    registrations = erasure.registrations_of_events(tx, [event_id], ERASED)
-    ledger_ids = erasure.event_ledger_ids(tx, [event_id])
+    registrations = tx.registrations_of_events([event_id], ERASED)
+    ledger_ids = tx.event_ledger_ids([event_id])
     people = {r.email_normalized for r in registrations if r.email_normalized}
-    ledger_ids |= erasure.ledger_ids_from(tx, senders_of(tx, people))
-    entries = erasure.ledger_rows(tx, ledger_ids, ERASED)  # only those still holding personal data
-    links = erasure.ledger_links(tx, [e.id for e in entries])
+    ledger_ids |= tx.ledger_ids_from(senders_of(tx, people))
+    entries = tx.ledger_by_ids(ledger_ids, ERASED)  # only those still holding personal data
+    links = tx.ledger_links([e.id for e in entries])
     allowed = set(due) | {event_id}
     for registration in registrations:
         eraser.registration(registration)
-    for reply in erasure.outbox_rows(tx, event_ids=[event_id], erased_mark=ERASED):
+    for reply in tx.replies_about(event_ids=[event_id], erased_mark=ERASED):
         eraser.reply(reply)
     for entry in entries:
         if links.get(entry.id, set()) <= allowed:
             eraser.ledger_row(entry)
-    for audit in erasure.audit_rows(tx, event_ids=[event_id], with_address_only=True):
+    for audit in tx.audit_entries(event_ids=[event_id], with_address_only=True):
         eraser.audit(audit)
