@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from mailbot.adapters.db import Database
 from mailbot.adapters.exports.csv_export import encode_for_excel, render_csv
 from mailbot.adapters.exports.xlsx_export import render_xlsx
 from mailbot.config import Config
+from mailbot.ports.store import Store
 
 
 def export_file(
-    db: Database, config: Config, event_id: str | None, fmt: str, now: datetime, delimiter: str = ";"
+    db: Store, config: Config, event_id: str | None, fmt: str, now: datetime, delimiter: str = ";"
 ) -> tuple[bytes, int]:
     """The file's bytes and how many registrations it holds: one event's (or all, in arrival order per
     event), as CSV (UTF-8 with BOM) or, with `fmt` "xlsx", a workbook with a sheet per event made at `now`."""
