@@ -85,3 +85,13 @@ def test_the_connection_forgets_the_buffer_when_the_transaction_ends(db: Databas
     with db.transaction() as tx:
         assert "mailbot.buffer" not in tx.session.connection().info
         assert len(tx.registrations("ev")) == 1
+
+
+def test_a_savepoint_ends_with_rows_still_held_back(db: Database) -> None:
+    """A savepoint whose SAVEPOINT is open and that holds rows back is released cleanly; the rows commit."""
+    with db.transaction(buffered=True) as tx, tx.savepoint():
+        register(tx, "a@example.org", 1)
+        assert tx.last_received("ev") == NOW  # a read: the SAVEPOINT opens and a's row is written
+        register(tx, "b@example.org", 2)  # held back when the savepoint is released
+    with db.transaction() as tx:
+        assert [r.email for r in tx.registrations("ev")] == ["a@example.org", "b@example.org"]

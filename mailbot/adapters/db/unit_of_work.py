@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.expression import ReleaseSavepointClause, RollbackToSavepointClause, SavepointClause
 from sqlalchemy.sql.schema import Table
 
 from mailbot.adapters.db.schema import AUDIT, LEDGER, OUTBOX, REGISTRATIONS, Base, RegistrationRow, table_of
@@ -30,6 +31,9 @@ class _Savepoint:
     nested: SessionTransaction | None = None
 
 
+# SAVEPOINT, RELEASE and ROLLBACK TO neither read nor write rows: the buffer's own savepoints emit them, the
+# RELEASE while the session commits its nested transaction (no statement of ours may run then).
+_TRANSACTION_CONTROL = (SavepointClause, ReleaseSavepointClause, RollbackToSavepointClause)
 BUFFER_KEY = "mailbot.buffer"  # in Connection.info while a buffered transaction holds that connection
 
 
@@ -163,7 +167,7 @@ def flush_before_statement(state: ORMExecuteState) -> None:
 def flush_before_core_statement(conn: Connection, clauseelement: Executable, *_: object) -> None:
     """Every statement on a connection whose transaction holds rows back writes them first (the rule)."""
     buffer = conn.info.get(BUFFER_KEY)
-    if buffer is not None:
+    if buffer is not None and not isinstance(clauseelement, _TRANSACTION_CONTROL):
         buffer.flush(writing=not getattr(clauseelement, "is_select", False))
 
 
