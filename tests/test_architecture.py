@@ -90,48 +90,22 @@ ADAPTER_LIBRARIES = tuple(LIBRARY_OWNERS)
 # THESE LISTS MUST BE EMPTY WHEN ISSUE 14 IS DONE.
 KNOWN_LAYER_VIOLATIONS: set[str] = {
     "mailbot.adapters.db.engine -> mailbot.adapters.private",
-    "mailbot.adapters.db.ownership -> mailbot.adapters.addresses",
-    "mailbot.adapters.erasure -> mailbot.adapters.db.erasure",
-    "mailbot.adapters.ownership -> mailbot.adapters.db.ownership",
     "mailbot.cli.admin -> mailbot.adapters.addresses",
     "mailbot.cli.admin -> mailbot.adapters.console",
     "mailbot.cli.admin -> mailbot.adapters.exports.csv_import",
     "mailbot.cli.privacy -> mailbot.adapters.addresses",
-    # f: service -> adapters until the store port (e)
     "mailbot.service.alerts -> mailbot.adapters.addresses",
     "mailbot.service.boundary -> mailbot.adapters.addresses",
-    "mailbot.service.boundary -> mailbot.adapters.db",
-    "mailbot.service.context -> mailbot.adapters.db",
     "mailbot.service.context -> mailbot.adapters.db.journal",
-    "mailbot.service.desk -> mailbot.adapters.db",
-    "mailbot.service.intake -> mailbot.adapters.db",
-    "mailbot.service.intents -> mailbot.adapters.db",
-    "mailbot.service.intents -> mailbot.adapters.db.ownership",
-    "mailbot.service.ledger -> mailbot.adapters.db",
-    "mailbot.service.exports -> mailbot.adapters.db",
     "mailbot.service.exports -> mailbot.adapters.exports.csv_export",
     "mailbot.service.exports -> mailbot.adapters.exports.xlsx_export",
     "mailbot.service.mailings -> mailbot.adapters.addresses",
-    "mailbot.service.mailings -> mailbot.adapters.db",
-    "mailbot.service.outbox -> mailbot.adapters.db",
     "mailbot.service.privacy.access -> mailbot.adapters.addresses",
-    "mailbot.service.privacy.access -> mailbot.adapters.db",
-    "mailbot.service.privacy.access -> mailbot.adapters.db.erasure",
     "mailbot.service.privacy.eraser -> mailbot.adapters.addresses",
-    "mailbot.service.privacy.eraser -> mailbot.adapters.db",
-    "mailbot.service.privacy.eraser -> mailbot.adapters.db.erasure",
     "mailbot.service.privacy.forget -> mailbot.adapters.addresses",
-    "mailbot.service.privacy.forget -> mailbot.adapters.db",
-    "mailbot.service.privacy.forget -> mailbot.adapters.db.erasure",
-    "mailbot.service.privacy.retention -> mailbot.adapters.db",
-    "mailbot.service.privacy.retention -> mailbot.adapters.db.erasure",
     "mailbot.service.readahead -> mailbot.adapters.addresses",
-    "mailbot.service.recognition -> mailbot.adapters.db",
     "mailbot.service.registrations -> mailbot.adapters.addresses",
-    "mailbot.service.registrations -> mailbot.adapters.db",
     "mailbot.service.reports -> mailbot.adapters.console",
-    "mailbot.service.reports -> mailbot.adapters.db",
-    "mailbot.service.watchdog -> mailbot.adapters.db",
 }
 KNOWN_CYCLES: set[str] = set()
 KNOWN_LATE_IMPORTS: set[str] = {
@@ -141,10 +115,7 @@ KNOWN_LONG_MODULES: set[str] = set()
 KNOWN_DOCSTRINGS: set[str] = set()
 KNOWN_IMPORT_TIME_EFFECTS: set[str] = set()
 KNOWN_LIBRARY_VIOLATIONS: set[str] = set()
-KNOWN_SHIMS: set[str] = {
-    "mailbot.adapters.erasure",
-    "mailbot.adapters.ownership",
-}
+KNOWN_SHIMS: set[str] = set()
 
 
 def module_name(path: Path) -> str:
