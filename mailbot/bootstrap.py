@@ -68,7 +68,7 @@ def _token_provider(oauth: OAuthSettings | None, timeout: float) -> Callable[[],
             scopes=credentials.scopes,
             timeout=timeout,
         )
-    return TokenProvider(source).token
+    return TokenProvider(source)  # the cache itself (callable), so a refused token can be forgotten
 
 
 def imap_token(config: Config) -> Callable[[], str] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import textwrap
 import time
@@ -345,6 +347,21 @@ class SequenceSource:
     def fetch(self) -> AccessToken:
         self.fetches += 1
         return AccessToken(self.tokens.pop(0), expires_in=3600)
+
+
+def test_the_desks_token_forgets_a_refused_token(tmp_path: Path) -> None:
+    """The token bootstrap wires into the mailbox is the cache itself: a refused token is fetched anew."""
+    script = tmp_path / "token.py"
+    script.write_text(COUNTING_TOKEN, encoding="utf-8")
+    command = json.dumps([sys.executable, str(script), str(tmp_path / "runs"), "3600"])
+    text = re.sub(
+        r"tenant_id = .*\nclient_id = .*\nclient_secret = .*\n", f"token_command = {command}\n", CONFIG
+    )
+    token = imap_token(parse_config(tomllib.loads(text), "<test>", env={}))
+    assert token is not None
+    assert token() == token() == "token-1"  # cached for its hour
+    refused(token, "token-1")
+    assert token() == "token-2"
 
 
 def test_a_refused_token_is_fetched_anew_at_the_next_login() -> None:
