@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
+from mailbot.adapters.db import migrate
 from mailbot.adapters.db.journal import SentJournal
 from mailbot.adapters.db.outbox import MARK_SENT_PG, mark_sent_on
 from mailbot.adapters.db.schema import SCHEMA_REVISION
@@ -25,7 +26,7 @@ from mailbot.adapters.db.unit_of_work import (
     flush_before_statement,
     flush_before_unit_of_work,
 )
-from mailbot.adapters.private import keep_private, open_private
+from mailbot.files import keep_private, open_private
 from mailbot.redact import describe_error
 
 log = logging.getLogger("mailbot.adapters.db")
@@ -58,7 +59,7 @@ def make_engine(url: str) -> Engine:
     """An engine for the URL, with SQLite made safe for concurrent use.
 
     Errors never carry the statement's parameters (names and addresses): hide_parameters. An SQLite
-    file is created 0600 before SQLite opens it, and kept so with its companion files (private.py).
+    file is created 0600 before SQLite opens it, and kept so with its companion files (mailbot/files.py).
     """
     if url.startswith("sqlite"):
         path = _sqlite_file(url)
@@ -99,13 +100,10 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (safe with two processes starting at once).
 
-        A schema already at SCHEMA_REVISION is left alone without loading Alembic (a tenth of a second at
-        every start of every command).
+        A schema already at SCHEMA_REVISION is left alone without asking Alembic.
         """
         if self._schema_revision() == SCHEMA_REVISION:
             return
-        from mailbot.adapters.db import migrate  # noqa: PLC0415 (alembic is only needed here)
-
         migrate.upgrade(self.engine)
 
     def has_schema(self) -> bool:
