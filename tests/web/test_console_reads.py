@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mailbot.core.booking import places
 from mailbot.core.listing import PAGE_SIZE, ListQuery
 from mailbot.service.console import StaffConsole
 from tests.web.pages import EVENT_ID, NOW, make_desk
@@ -28,6 +29,29 @@ def test_list_pages_count_seats_and_places_over_the_whole_event(db_url: str) -> 
     waiting = console.registrations(EVENT_ID, ListQuery(status="waitlisted"))
     assert [(w.position, w.waitlist_place) for w in waiting.lines[:2]] == [(152, 1), (153, 2)]
     assert waiting.total == 205 - 150 - 1
+
+
+def test_late_pages_number_seats_and_places_as_the_whole_event_does(db_url: str) -> None:
+    """Every page, early or late (counted from the end), filtered or not, numbers as core.booking does."""
+    console = StaffConsole(make_desk(db_url, capacity=20))
+    for n in range(250):
+        _add(console, f"Person {n:03}", f"0230 {n:05}")
+    for registration_id in (3, 10, 100, 240):
+        console.cancel(EVENT_ID, registration_id, staff="Hanna")
+    for status in (None, "waitlisted"):
+        lines = [
+            line
+            for number in (1, 2, 3)
+            for line in console.registrations(EVENT_ID, ListQuery(status=status, page=number)).lines
+        ]
+        assert len(lines) == (250 if status is None else 250 - 20 - 4)
+        assert [line.position for line in lines] == sorted(line.position for line in lines)
+        if status is None:
+            expected = places([line.status for line in lines])
+        else:
+            expected = [(None, place) for place in range(1, len(lines) + 1)]
+        assert [(line.seat, line.waitlist_place) for line in lines] == expected
+    assert console.registrations(EVENT_ID, ListQuery(page=4)).lines == ()
 
 
 def test_search_finds_name_address_and_phone_and_takes_wildcards_literally(db_url: str) -> None:

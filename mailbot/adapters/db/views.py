@@ -26,6 +26,7 @@ from mailbot.core.records import AuditAction
 
 _R = RegistrationRow
 _PLACED = (Status.CONFIRMED.value, Status.WAITLISTED.value)
+_MAX_POSITION = 2**31 - 1  # above any arrival number (an Integer column)
 _NEAR = 200  # arrivals between two rows of a page walked one by one; further apart they are counted
 
 
@@ -58,6 +59,8 @@ class ConsoleRepository(TxBase):
         offset = (page - 1) * PAGE_SIZE
         ids = select(_R.id).where(*where).order_by(_R.position)
         text = query.search.strip()
+        totals: dict[str, int] = {}  # matches per status, counted for a page late in the event
+        late = False  # a page in the event's back half: placed counted from the event's end
         if text:
             where.append(self._search(text))
             # One scan of the event finds the matches (ids only); the page is a slice of them.
@@ -65,13 +68,34 @@ class ConsoleRepository(TxBase):
             total, page_ids = len(matching), matching[offset : offset + PAGE_SIZE]
         else:
             # Counted and paged on the indexes; only the page's rows are read (a deferred join).
-            total = int(self.session.scalar(select(func.count()).select_from(_R).where(*where)) or 0)
-            page_ids = list(self.session.scalars(ids.limit(PAGE_SIZE).offset(offset)))
+            last = self.session.scalar(select(func.max(_R.position)).where(_R.event_id == event_id))
+            late = offset > (last or 0) // 2
+            if late:
+                by_status = self.session.execute(
+                    select(_R.status, func.count()).where(*where).group_by(_R.status)
+                )
+                totals = {str(status): int(n) for status, n in by_status}
+                total = sum(totals.values())
+            else:
+                total = int(self.session.scalar(select(func.count()).select_from(_R).where(*where)) or 0)
+            page_ids = self._page_ids(where, offset, total)
         rows = list(self.session.scalars(select(_R).where(_R.id.in_(page_ids)).order_by(_R.position)))
-        places = self._places(event_id, rows)
+        places = self._places_from_end(event_id, rows, totals) if late else self._places(event_id, rows)
         replies = self._latest_replies(page_ids)
         lines = tuple(self._line(r, places.get(r.id), replies.get(r.id)) for r in rows)
         return RegistrationPage(lines=lines, total=total, page=page)
+
+    def _page_ids(self, where: list[ColumnElement[bool]], offset: int, total: int) -> list[int]:
+        """Ids of the page starting `offset` rows into the matches (arrival order); a page in the back half
+        is taken from the end (descending), so the OFFSET walks at most half of the index."""
+        ids = select(_R.id).where(*where)
+        if offset <= total // 2:
+            return list(self.session.scalars(ids.order_by(_R.position).limit(PAGE_SIZE).offset(offset)))
+        size = min(PAGE_SIZE, total - offset)
+        if size <= 0:
+            return []
+        back = total - offset - size  # matches after this page
+        return list(self.session.scalars(ids.order_by(_R.position.desc()).limit(size).offset(back)))
 
     def _search(self, text: str) -> ColumnElement[bool]:
         """Name, address or phone containing `text`, any case (SQLite's LIKE ignores ASCII case itself)."""
@@ -133,6 +157,33 @@ class ConsoleRepository(TxBase):
                 if position in wanted:
                     places[int(registration_id)] = counted[status]
             done = run[-1].position
+        return places
+
+    def _places_from_end(
+        self, event_id: str, rows: Sequence[RegistrationRow], totals: dict[str, int]
+    ) -> dict[int, int]:
+        """As _places, for rows late in the event: the event's totals per status minus those arrived after
+        each row, so only the arrivals after the page are counted."""
+        after = dict.fromkeys(_PLACED, 0)  # statuses of every arrival after position `done`
+        places: dict[int, int] = {}
+        done: int | None = None
+        for run in reversed(_runs([r for r in rows if r.status in _PLACED])):
+            later = self._placed_between(event_id, run[-1].position + 1, done - 1 if done else _MAX_POSITION)
+            for status, n in self.session.execute(
+                select(_R.status, func.count()).where(*later).group_by(_R.status)
+            ):
+                after[str(status)] += int(n)
+            wanted = {r.position for r in run}
+            span = self.session.execute(
+                select(_R.status, _R.position, _R.id)
+                .where(*self._placed_between(event_id, run[0].position, run[-1].position))
+                .order_by(_R.position.desc())
+            )
+            for status, position, registration_id in span:
+                if position in wanted:
+                    places[int(registration_id)] = totals.get(status, 0) - after[status]
+                after[status] += 1
+            done = run[0].position
         return places
 
     @staticmethod
