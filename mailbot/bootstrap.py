@@ -20,6 +20,7 @@ from mailbot.core.pacing import Pacer
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
 from mailbot.core.staff import AccountPolicy, Role
 from mailbot.ports import Clock, Mailbox
+from mailbot.ports.exports import ExportFiles
 from mailbot.scheduler import Closeable, Wake, run_forever
 from mailbot.sender import SenderProcess
 from mailbot.service import Desk, FlushReport
@@ -91,8 +92,10 @@ def build_desk(
     clock: Clock = utc_now,
     stop: threading.Event | None = None,
     prepared: PreparedMailbox | None = None,
+    export_files: ExportFiles | None = None,
 ) -> Desk:
-    """Wire the real adapters for a configuration (`prepared`: the first pass's connection, opened ahead)."""
+    """Wire the real adapters for a configuration (`prepared`: the first pass's connection, opened ahead;
+    `export_files`: the console's, from mailbot/exports.py)."""
     smtp = config.smtp
     token = imap_token(config)  # one cache for every pass's login
 
@@ -132,6 +135,7 @@ def build_desk(
         read_bounce=bounces.read,
         event_templates={event.id: load_overrides(event.templates_dir) for event in config.events},
         pacer=pacer,
+        export_files=export_files,
     )
 
 

@@ -11,6 +11,7 @@ import click
 
 from mailbot.bootstrap import open_database
 from mailbot.cli.common import fail, guard, known_event, load, write_private
+from mailbot.exports import export_files
 from mailbot.service.exports import export_file
 from mailbot.service.reports import inspect_text, status_text, triage_text
 
@@ -50,7 +51,9 @@ def export(ctx: click.Context, event_id: str | None, fmt: str, output: Path | No
         known_event(ctx, event_id, "export: ")
 
     def write() -> None:
-        data, count = export_file(open_database(config), config, event_id, fmt, datetime.now(UTC), delimiter)
+        data, count = export_file(
+            open_database(config), export_files(), config, event_id, fmt, datetime.now(UTC), delimiter
+        )
         if output is None:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()

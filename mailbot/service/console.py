@@ -162,7 +162,11 @@ class StaffConsole:
 
     def export(self, event_id: str, fmt: str, now: datetime) -> bytes:
         """The event's registrations as `mailbot export --event ID [--format xlsx]` writes them."""
-        return export_file(self.desk.db, self.config, event_id, fmt, now)[0]
+        if self.desk.export_files is None:
+            raise RuntimeError(
+                "this desk was built without export files (bootstrap.build_desk hands them over)"
+            )
+        return export_file(self.desk.db, self.desk.export_files, self.config, event_id, fmt, now)[0]
 
     # --- the hotline -----------------------------------------------------------------------------------
     def add_by_phone(

@@ -13,6 +13,7 @@ from mailbot.core import chain, replies
 from mailbot.core.model import RuleContext
 from mailbot.core.pacing import Pacer
 from mailbot.ports import Clock, IdFactory, MailboxFactory, Mailer
+from mailbot.ports.exports import ExportFiles
 from mailbot.ports.store import Store
 from mailbot.service.results import FlushReport
 
@@ -49,8 +50,10 @@ class Context:
         use_leader_lock: bool = True,
         journal: SentJournal | None = None,
         pacer: Pacer | None = None,
+        export_files: ExportFiles | None = None,
     ) -> None:
         self.config = config
+        self.export_files = export_files  # the console's exports (bootstrap: adapters/exports)
         self.pacer = pacer or Pacer(config.smtp.max_per_minute)  # the mailer's, when it paces (bootstrap)
         self.journal = journal  # SQLite: where a sending process records accepted replies (journal.py)
         self.record_to_journal = False  # set in that process: record there, fold into the database per batch

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from mailbot.bootstrap import build_accounts, build_desk, open_database, utc_now
 from mailbot.config import Config, WebSettings
+from mailbot.exports import export_files
 from mailbot.ports import Clock
 from mailbot.service import Desk
 from mailbot.service.accounts import Accounts
@@ -29,6 +30,6 @@ class Console:
 def open_console(config: Config, *, clock: Clock = utc_now) -> Console:
     """The console for a configuration: the desk as `mailbot run` builds it (its mail is sent by the bot)."""
     db = open_database(config)
-    desk = build_desk(config, db=db, clock=clock)
+    desk = build_desk(config, db=db, clock=clock, export_files=export_files())
     accounts = build_accounts(db, config.web, clock)
     return Console(config=config, desk=desk, accounts=accounts, clock=clock)
