@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import click
 
 from mailbot.adapters.addresses import check_address
-from mailbot.adapters.console import progress, render_table
 from mailbot.adapters.exports.csv_import import ImportFileError, read_rows
 from mailbot.bootstrap import open_database
 from mailbot.cli.common import desk_for, fail, flush, guard, known_event, load
+from mailbot.cli.render import progress, render_table
 from mailbot.core.booking import places
 from mailbot.core.model import Channel, ReplyStatus
 from mailbot.service.retry import retry as retry_mails

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mailbot.cli.common import guard
+from mailbot.cli.render import render_table
 from mailbot.config import Config
 from mailbot.demo.login import console_config, demo_login
 from mailbot.demo.run import run_demo
@@ -37,7 +38,7 @@ def demo(ctx: click.Context, workdir: Path | None, messages: int, web: bool, por
     if not ctx.obj.get("verbose"):
         log.setLevel(logging.WARNING)  # the per-message lines would drown the summary; -v shows them
     then = (lambda config: _serve_demo(config, port or free_port("127.0.0.1"))) if web else None
-    guard(lambda: run_demo(workdir, messages, click.echo, then))
+    guard(lambda: run_demo(workdir, messages, click.echo, then, render_table=render_table))
 
 
 def _serve_demo(demo: Config, port: int) -> None:

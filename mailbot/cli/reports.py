@@ -11,6 +11,7 @@ import click
 
 from mailbot.bootstrap import open_database
 from mailbot.cli.common import fail, guard, known_event, load, write_private
+from mailbot.cli.render import render_table
 from mailbot.exports import export_files
 from mailbot.service.exports import export_file
 from mailbot.service.reports import inspect_text, status_text, triage_text
@@ -21,7 +22,7 @@ from mailbot.service.reports import inspect_text, status_text, triage_text
 def status(ctx: click.Context) -> None:
     """Every event in a table (capacity, confirmed, free, waitlisted, replies); last poll; warnings."""
     config = load(ctx)
-    guard(lambda: click.echo(status_text(open_database(config), config)))
+    guard(lambda: click.echo(status_text(open_database(config), config, render_table)))
 
 
 @click.command()

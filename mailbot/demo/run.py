@@ -19,6 +19,7 @@ from mailbot.core.parse import parse_message
 from mailbot.demo.corpus import CorpusMail, build_corpus
 from mailbot.demo.servers import EmbeddedImap, SmtpSink
 from mailbot.errors import MailbotError
+from mailbot.ports.tables import RenderTable
 from mailbot.service.reports import TRIAGE_OUTCOMES, status_text
 
 SENDER = "Stadt Castrop-Rauxel – Digitalisierung <digitalisierung@castrop-rauxel.de>"
@@ -93,8 +94,11 @@ def run_demo(
     messages: int = 100,
     echo: Callable[[str], None] = print,
     then: Callable[[Config], None] | None = None,
+    *,
+    render_table: RenderTable,
 ) -> None:
-    """Start the servers, fill the inbox, run one pass, print status, CSV and one reply (through `echo`).
+    """Start the servers, fill the inbox, run one pass, print status (its table rendered by `render_table`),
+    CSV and one reply (through `echo`).
 
     `then` (`demo --web`) gets the demo's config while its data (and servers) are still there.
     """
@@ -125,7 +129,7 @@ def run_demo(
             f"{smtp.host}:{smtp.port}: {flush.sent}"
         )
         echo("")
-        echo(status_text(db, config))
+        echo(status_text(db, config, render_table))
 
         with db.transaction() as tx:
             rows = tx.export_rows(None)

@@ -8,9 +8,9 @@ import textwrap
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from mailbot.adapters.console import render_table
 from mailbot.config import Config
 from mailbot.ports.store import Store
+from mailbot.ports.tables import RenderTable
 from mailbot.service.state_keys import LAST_POLL, PAUSE_REASON, PAUSED_SINCE, THROTTLED
 
 # `status` fits a terminal this wide; an 80-column one too while event ids have at most 20 characters.
@@ -19,11 +19,18 @@ STATUS_WIDTH = 100
 _TITLE_ROW = "#"
 
 
-def status_text(db: Store, config: Config, *, color: bool | None = None, width: int | None = None) -> str:
+def status_text(
+    db: Store,
+    config: Config,
+    render_table: RenderTable,
+    *,
+    color: bool | None = None,
+    width: int | None = None,
+) -> str:
     """Per event: capacity, confirmed, free seats, waitlisted, replies pending/failed; last poll; warnings.
 
     Two lines per event: the id and the numbers, then, indented, the title and the local start. No line is
-    wider than ``width`` (default: the terminal's width, at most STATUS_WIDTH).
+    wider than ``width`` (default: the terminal's width, at most STATUS_WIDTH). The caller renders the table.
     """
     tz = ZoneInfo(config.bot.timezone)
     with db.transaction() as tx:

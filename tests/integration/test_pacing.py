@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from mailbot.adapters.db import OutboxRow
 from mailbot.bootstrap import build_desk, open_database
+from mailbot.cli.render import render_table
 from mailbot.config import Config, parse_config
 from mailbot.demo.servers import SmtpSink, free_port
 from mailbot.service import Desk
@@ -136,7 +137,7 @@ def test_a_throttling_answer_slows_the_pace_and_fails_nothing(
         with desk.db.transaction() as tx:
             rows = select(OutboxRow.attempts, OutboxRow.failed_at, OutboxRow.sent_at)
             outbox = tx.session.execute(rows).all()
-        status = " ".join(status_text(desk.db, config, color=False).split())  # long lines wrap
+        status = " ".join(status_text(desk.db, config, render_table, color=False).split())  # long lines wrap
     finally:
         desk.db.dispose()
     assert (flush.sent, flush.failed, flush.deferred, flush.throttled) == (6, 0, 0, 1)
@@ -155,7 +156,7 @@ def test_status_shows_the_queue_and_when_the_last_reply_goes_out(
     desk, config = paced_desk(imap_account, server, tmp_path, 30, poll_interval=1)  # a flush waits <= 1 s
     try:
         _, flush = desk.run_once()
-        status = " ".join(status_text(desk.db, config, color=False).split())  # long lines wrap
+        status = " ".join(status_text(desk.db, config, render_table, color=False).split())  # long lines wrap
     finally:
         desk.db.dispose()
     queued = 20 - flush.sent

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mailbot.bootstrap import build_desk, open_database
+from mailbot.cli.render import render_table
 from mailbot.config import parse_config
 from mailbot.demo.corpus import build_corpus
 from mailbot.demo.servers import SmtpSink
@@ -28,7 +29,11 @@ def run_pass(account: ImapAccount, sink: SmtpSink, tmp_path: Path) -> tuple[int,
     try:
         _, flush = desk.run_once()
         # `status` wraps long lines at 100 columns with an indent: joined again for the assertions.
-        return flush.sent, flush.paused, status_text(desk.db, config, color=False).replace("\n  ", " ")
+        return (
+            flush.sent,
+            flush.paused,
+            status_text(desk.db, config, render_table, color=False).replace("\n  ", " "),
+        )
     finally:
         desk.db.dispose()
 

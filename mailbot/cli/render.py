@@ -1,4 +1,4 @@
-"""Terminal output with rich (its only importer): tables rendered to text, a progress bar for long work."""
+"""The CLI's terminal output with rich (its only importer): tables rendered to text, a progress bar."""
 
 from __future__ import annotations
 
