@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -44,7 +45,9 @@ NOT_HERE = {"demo", "web"}  # demo brings its own servers and database; web serv
 def command_names() -> set[str]:
     """Every command of the CLI, subcommands as "group sub"."""
     names = set()
-    for name, command in cli.commands.items():
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):  # the group loads its commands lazily: cli.commands is empty
+        command = cli.get_command(ctx, name)
         sub = getattr(command, "commands", None)
         names |= {f"{name} {s}" for s in sub} if sub else {name}
     return names
