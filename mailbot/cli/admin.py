@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import click
 
 from mailbot.adapters.addresses import check_address
-from mailbot.adapters.exports.csv_import import ImportFileError, read_rows
 from mailbot.bootstrap import open_database
 from mailbot.cli.common import desk_for, fail, flush, guard, known_event, load
 from mailbot.cli.render import progress, render_table
 from mailbot.core.booking import places
 from mailbot.core.model import Channel, ReplyStatus
+from mailbot.imports import ImportFileError, read_import
 from mailbot.service.retry import retry as retry_mails
 
 
@@ -199,7 +199,7 @@ def import_(ctx: click.Context, event_id: str, file: Path) -> None:
     """Import a list typed up from paper (CSV: name;email;phone;received_at); all rows or none."""
     event_id = known_event(ctx, event_id)
     try:
-        rows = read_rows(file, address_problem=lambda address: check_address(address).reason)
+        rows = read_import(file)
     except ImportFileError as exc:
         fail(str(exc), 2)
 

@@ -1,0 +1,15 @@
+"""The reader of `mailbot import`, assembled beside bootstrap.py: a CSV typed up from paper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mailbot.adapters.addresses import check_address
+from mailbot.adapters.exports.csv_import import ImportFileError, ImportRow, read_rows
+
+__all__ = ["ImportFileError", "ImportRow", "read_import"]
+
+
+def read_import(path: Path) -> list[ImportRow]:
+    """The file's rows, each address checked with email-validator (ImportFileError names the bad line)."""
+    return read_rows(path, address_problem=lambda address: check_address(address).reason)
