@@ -97,7 +97,6 @@ KNOWN_LAYER_VIOLATIONS: set[str] = {
     "mailbot.cli.privacy -> mailbot.adapters.addresses",
     "mailbot.service.alerts -> mailbot.adapters.addresses",
     "mailbot.service.boundary -> mailbot.adapters.addresses",
-    "mailbot.service.context -> mailbot.adapters.db.journal",
     "mailbot.service.mailings -> mailbot.adapters.addresses",
     "mailbot.service.privacy.access -> mailbot.adapters.addresses",
     "mailbot.service.privacy.eraser -> mailbot.adapters.addresses",

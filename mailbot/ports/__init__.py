@@ -76,6 +76,22 @@ class Mailbox(Protocol):
         """Log out."""
 
 
+class SentRecord(Protocol):
+    """Where a sending process records the replies the SMTP server accepted, folded into the store later."""
+
+    def append(self, outbox_id: int, when: datetime) -> None:
+        """Record one accepted reply."""
+        ...
+
+    def entries(self) -> list[tuple[int, datetime]]:
+        """Every reply recorded and not folded yet, oldest first."""
+        ...
+
+    def clear(self) -> None:
+        """Forget the entries once the store holds them."""
+        ...
+
+
 class Mailer(Protocol):
     """Sends replies over one persistent SMTP connection per batch."""
 
@@ -220,6 +236,7 @@ __all__ = [
     "Mailer",
     "MessageMeta",
     "OutgoingMail",
+    "SentRecord",
     "StaffStore",
     "Store",
     "UnitOfWork",

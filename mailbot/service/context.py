@@ -7,12 +7,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
-from mailbot.adapters.db.journal import SentJournal
 from mailbot.config import Config
 from mailbot.core import chain, replies
 from mailbot.core.model import RuleContext
 from mailbot.core.pacing import Pacer
-from mailbot.ports import Clock, IdFactory, MailboxFactory, Mailer
+from mailbot.ports import Clock, IdFactory, MailboxFactory, Mailer, SentRecord
 from mailbot.ports.exports import ExportFiles
 from mailbot.ports.store import Store
 from mailbot.service.results import FlushReport
@@ -48,7 +47,7 @@ class Context:
         read_bounce: Callable[[bytes, RuleContext], BounceReport | None] | None = None,
         event_templates: Mapping[str, Mapping[str, str]] | None = None,
         use_leader_lock: bool = True,
-        journal: SentJournal | None = None,
+        journal: SentRecord | None = None,
         pacer: Pacer | None = None,
         export_files: ExportFiles | None = None,
     ) -> None:
