@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 from mailbot.adapters import bounces
+from mailbot.adapters.addresses import EmailValidatorAddresses
 from mailbot.adapters.credentials import Argon2Credentials
 from mailbot.adapters.db import Database
 from mailbot.adapters.db.staff import SqlStaffStore
@@ -20,6 +21,7 @@ from mailbot.core.pacing import Pacer
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
 from mailbot.core.staff import AccountPolicy, Role
 from mailbot.ports import Clock, Mailbox
+from mailbot.ports.addresses import Addresses
 from mailbot.ports.exports import ExportFiles
 from mailbot.scheduler import Closeable, Wake, run_forever
 from mailbot.sender import SenderProcess
@@ -32,6 +34,11 @@ from mailbot.templates import load_overrides, load_templates
 def utc_now() -> datetime:
     """The real clock, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def addresses() -> Addresses:
+    """The address checks (email-validator, syntax only): the desk's, and the commands' without a desk."""
+    return EmailValidatorAddresses()
 
 
 def open_database(config: Config) -> Database:
@@ -131,6 +138,7 @@ def build_desk(
         clock=clock,
         new_message_id=new_message_id,
         templates=load_templates(config.bot.language),
+        addresses=addresses(),
         stop=stop,
         read_bounce=bounces.read,
         event_templates={event.id: load_overrides(event.templates_dir) for event in config.events},

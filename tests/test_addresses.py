@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.adapters.addresses import check_address, normalize_address, reply_address
+from mailbot.adapters.addresses import EmailValidatorAddresses
+from mailbot.ports.addresses import Addresses
+
+ADDRESSES: Addresses = EmailValidatorAddresses()
 
 
 @pytest.mark.parametrize(
@@ -23,26 +26,28 @@ from mailbot.adapters.addresses import check_address, normalize_address, reply_a
 )
 def test_special_use_and_internal_domains_pass_the_syntax_check(address: str, normalized: str) -> None:
     """The desk checks syntax only: `.local`, `.test`, `.invalid`, ... (RFC 6761) are valid senders."""
-    assert normalize_address(address) == normalized
+    assert ADDRESSES.normalize(address) == normalized
 
 
 def test_the_special_use_check_keeps_the_syntax_rules() -> None:
     """Behind a special-use name the usual syntax rules still apply (with their reason)."""
-    assert check_address("a..b@stadt.local").reason == "An email address cannot have two periods in a row."
-    assert check_address("a@-x.local").normalized is None
-    assert check_address("a@" + "x" * 64 + ".local").normalized is None  # a label of 64 octets
+    assert ADDRESSES.check("a..b@stadt.local").reason == "An email address cannot have two periods in a row."
+    assert ADDRESSES.check("a@-x.local").normalized is None
+    assert ADDRESSES.check("a@" + "x" * 64 + ".local").normalized is None  # a label of 64 octets
 
 
 def test_idn_forms_are_one_person_and_replies_go_to_a_labels() -> None:
     """U-labels and A-labels of one domain normalise alike; an ASCII local part is answered in A-labels, a
     non-ASCII one as it is (only SMTPUTF8 can carry it)."""
     assert (
-        normalize_address("Anna@MÜLLER.de") == normalize_address("anna@xn--mller-kva.de") == "anna@müller.de"
+        ADDRESSES.normalize("Anna@MÜLLER.de")
+        == ADDRESSES.normalize("anna@xn--mller-kva.de")
+        == "anna@müller.de"
     )
-    assert reply_address("Anna@müller.de") == "Anna@xn--mller-kva.de"
-    assert reply_address("a@straße.de") == "a@xn--strae-oqa.de"  # IDNA 2008, not 2003's "strasse"
-    assert reply_address("jörg@bürger.de") == "jörg@bürger.de"
-    assert normalize_address("JÖRG@BÜRGER.DE") == "jörg@bürger.de"
+    assert ADDRESSES.reply_address("Anna@müller.de") == "Anna@xn--mller-kva.de"
+    assert ADDRESSES.reply_address("a@straße.de") == "a@xn--strae-oqa.de"  # IDNA 2008, not 2003's "strasse"
+    assert ADDRESSES.reply_address("jörg@bürger.de") == "jörg@bürger.de"
+    assert ADDRESSES.normalize("JÖRG@BÜRGER.DE") == "jörg@bürger.de"
 
 
 @pytest.mark.parametrize(
@@ -56,6 +61,13 @@ def test_idn_forms_are_one_person_and_replies_go_to_a_labels() -> None:
 )
 def test_a_refused_address_comes_with_its_reason(address: str, reason: str) -> None:
     """A refusal says why, in one line; reply_address() gives a refused address back as it is."""
-    checked = check_address(address)
+    checked = ADDRESSES.check(address)
     assert (checked.normalized, checked.reason) == (None, reason)
-    assert reply_address(address) == address
+    assert ADDRESSES.reply_address(address) == address
+
+
+def test_the_check_is_cached_for_the_whole_process() -> None:
+    """Two instances share one cache (a pass asks twice per mail): the second check is the first's result."""
+    first = EmailValidatorAddresses().check("Anna+kurs@Müller.de")
+    assert EmailValidatorAddresses().check("Anna+kurs@Müller.de") is first
+    assert first.normalized == "anna+kurs@müller.de"

@@ -92,18 +92,7 @@ ADAPTER_LIBRARIES = tuple(LIBRARY_OWNERS)
 # KNOWN VIOLATIONS: what the tree still does wrong while issue 14 moves the rooms. Each check asserts EQUALITY
 # with its list: a new violation fails, and so does a fixed one still listed (remove it from the list).
 # THESE LISTS MUST BE EMPTY WHEN ISSUE 14 IS DONE.
-KNOWN_LAYER_VIOLATIONS: set[str] = {
-    "mailbot.cli.admin -> mailbot.adapters.addresses",
-    "mailbot.cli.privacy -> mailbot.adapters.addresses",
-    "mailbot.service.alerts -> mailbot.adapters.addresses",
-    "mailbot.service.boundary -> mailbot.adapters.addresses",
-    "mailbot.service.mailings -> mailbot.adapters.addresses",
-    "mailbot.service.privacy.access -> mailbot.adapters.addresses",
-    "mailbot.service.privacy.eraser -> mailbot.adapters.addresses",
-    "mailbot.service.privacy.forget -> mailbot.adapters.addresses",
-    "mailbot.service.readahead -> mailbot.adapters.addresses",
-    "mailbot.service.registrations -> mailbot.adapters.addresses",
-}
+KNOWN_LAYER_VIOLATIONS: set[str] = set()
 KNOWN_CYCLES: set[str] = set()
 KNOWN_LATE_IMPORTS: set[str] = set()
 KNOWN_LONG_MODULES: set[str] = set()

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, ValidatedEmail, validate_email
 
-
-@dataclass(frozen=True)
-class CheckedAddress:
-    """What the desk makes of one address: the key that recognises a person, the form replies are sent to,
-    or the reason it was refused."""
-
-    normalized: str | None  # NFC, domain in Unicode (U-labels), lower-cased; None when refused
-    reply_to: str  # where replies go: the domain in A-labels when the local part is ASCII (for any server)
-    reason: str = ""  # why it was refused, in email-validator's words; "" when valid
+from mailbot.core.model import CheckedAddress
 
 
 @functools.lru_cache(maxsize=4096)  # a pass asks twice per mail (read-ahead, then the mail itself)
-def check_address(address: str) -> CheckedAddress:
+def _checked(address: str) -> CheckedAddress:
     """Check `address` for syntax only; internationalised addresses (RFC 6531, IDNA 2008) are valid."""
     try:
         result = _validated(address)
@@ -30,15 +21,20 @@ def check_address(address: str) -> CheckedAddress:
     return CheckedAddress(normalized.lower(), reply_to)
 
 
-def normalize_address(address: str) -> str | None:
-    """The normalised, lower-cased address used to recognise one person; None when invalid."""
-    return check_address(address).normalized
+class EmailValidatorAddresses:
+    """The `Addresses` port (ports/addresses.py) with email-validator; one cache for the whole process."""
 
+    # The cached check itself, not a method calling it: the pass asks twice per mail, so no frame more.
+    check = staticmethod(_checked)
 
-def reply_address(address: str) -> str:
-    """The form of `address` replies are written and sent to (domain in A-labels where that suffices);
-    an address that doesn't pass the check is returned as it is."""
-    return check_address(address).reply_to
+    def normalize(self, address: str) -> str | None:
+        """The normalised, lower-cased address used to recognise one person; None when invalid."""
+        return _checked(address).normalized
+
+    def reply_address(self, address: str) -> str:
+        """The form of `address` replies are written and sent to (domain in A-labels where that suffices);
+        an address that doesn't pass the check is returned as it is."""
+        return _checked(address).reply_to
 
 
 def _validated(address: str) -> ValidatedEmail:

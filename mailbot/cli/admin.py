@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from mailbot.adapters.addresses import check_address
-from mailbot.bootstrap import open_database
+from mailbot.bootstrap import addresses, open_database
 from mailbot.cli.common import desk_for, fail, flush, guard, known_event, load
 from mailbot.cli.render import progress, render_table
 from mailbot.core.booking import places
@@ -236,7 +235,7 @@ def history(ctx: click.Context, event_id: str, email: str | None) -> None:
     config = load(ctx)
     event_id = known_event(ctx, event_id)
     tz = ZoneInfo(config.bot.timezone)
-    checked = check_address(email) if email else None
+    checked = addresses().check(email) if email else None
     normalized = checked.normalized if checked else None
     if checked and normalized is None:
         fail(f"history: not a valid email address: {email!r} ({checked.reason})", 2)

@@ -10,14 +10,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from mailbot.adapters.addresses import check_address
-from mailbot.bootstrap import open_database, utc_now
+from mailbot.bootstrap import addresses, open_database, utc_now
 from mailbot.cli.common import desk_for, fail, flush, guard, known_event, load, write_private
 from mailbot.service import privacy
 
 
 def _check_address(command: str, address: str) -> None:
-    reason = check_address(address).reason
+    reason = addresses().check(address).reason
     if reason:
         fail(f"{command}: not a valid email address: {address!r} ({reason})", 2)
 
@@ -45,9 +44,11 @@ def purge(ctx: click.Context, dry_run: bool, event_id: str | None, force: bool) 
         db = open_database(config)
         now = utc_now()
         if event_id is None:
-            report = privacy.purge_due(db, config.events, now, dry_run=dry_run)
+            report = privacy.purge_due(db, config.events, now, addresses=addresses(), dry_run=dry_run)
         else:
-            report = privacy.purge_event(db, config.events, event_id, now, force=force, dry_run=dry_run)
+            report = privacy.purge_event(
+                db, config.events, event_id, now, addresses=addresses(), force=force, dry_run=dry_run
+            )
         verb = "would erase" if dry_run else "erased"
         for item in report.events:
             click.echo(f"{item.event_id} (due {day(item.erase_at)}): {verb} {item.erased.describe()}")
@@ -111,7 +112,7 @@ def export_person(ctx: click.Context, address: str, output: Path | None) -> None
         raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
     def act() -> None:
-        data = privacy.person_data(open_database(config), address)
+        data = privacy.person_data(open_database(config), address, addresses=addresses())
         text = json.dumps(asdict(data), default=moment, ensure_ascii=False, indent=2) + "\n"
         if output is None:
             click.echo(text, nl=False)

@@ -103,6 +103,16 @@ class Address:
 
 
 @dataclass(frozen=True)
+class CheckedAddress:
+    """What the desk makes of one address: the key that recognises a person, the form replies are sent to,
+    or the reason it was refused (ports/addresses.py checks it)."""
+
+    normalized: str | None  # NFC, domain in Unicode (U-labels), lower-cased; None when refused
+    reply_to: str  # where replies go: the domain in A-labels when the local part is ASCII (for any server)
+    reason: str = ""  # why it was refused, in email-validator's words; "" when valid
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """A parsed mail, reduced to what the rules and the booking need."""
 

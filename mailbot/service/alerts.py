@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from mailbot.adapters.addresses import reply_address
 from mailbot.core import replies
 from mailbot.errors import MailbotError, TemporaryDeliveryError
 from mailbot.ports import DeliveryResult, OutgoingMail
@@ -35,7 +34,7 @@ def mail_admins(ctx: Context, subject: str, body: str, now: datetime) -> bool:
     mails = []
     for number, admin in enumerate(admins):
         message = replies.build_alert(
-            to=reply_address(admin),  # an IDN domain in A-labels, as for replies
+            to=ctx.addresses.reply_address(admin),  # an IDN domain in A-labels, as for replies
             subject=subject,
             body=body,
             message_id=ctx.new_message_id(),

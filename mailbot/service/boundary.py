@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from mailbot.adapters.addresses import check_address, normalize_address
 from mailbot.core import authentication, chain, unanswered
 from mailbot.core.faults import environment_fault
 from mailbot.core.model import Address, Arrival, InboundMessage, Outcome
@@ -138,7 +137,7 @@ def _handle(
             ledger.record(ctx, tx, arrival, msg, Outcome.HELD, f"held for staff: {why}", hits=hits)
             log.info("uid %s held for staff (sender not authenticated): %s", arrival.uid, why)
             return Outcome.HELD
-    checked = check_address(msg.sender.address) if msg.sender else None
+    checked = ctx.addresses.check(msg.sender.address) if msg.sender else None
     normalized = checked.normalized if checked else None
     if msg.sender is None or checked is None or normalized is None:
         why = refusal(msg.sender.address if msg.sender else None, checked.reason if checked else "")
@@ -175,7 +174,8 @@ def _machine(
     report = readahead.bounce_of(ctx, arrival, raw, read)
     if report is not None and report.permanent:
         recent = ctx.clock() - BOUNCE_MATCH_WINDOW
-        failed = [normalize_address(r) or r for r in report.failed_recipients]  # A-labels or U-labels
+        normalize = ctx.addresses.normalize
+        failed = [normalize(r) or r for r in report.failed_recipients]  # A-labels or U-labels
         outbox_id = tx.find_reply(report.our_message_ids, failed, recent)
         if outbox_id is not None:
             recipient = tx.mark_bounced(outbox_id, ctx.clock())

@@ -12,6 +12,7 @@ from mailbot.core import chain, replies
 from mailbot.core.model import RuleContext
 from mailbot.core.pacing import Pacer
 from mailbot.ports import Clock, IdFactory, MailboxFactory, Mailer, SentRecord
+from mailbot.ports.addresses import Addresses
 from mailbot.ports.exports import ExportFiles
 from mailbot.ports.store import Store
 from mailbot.service.results import FlushReport
@@ -43,6 +44,7 @@ class Context:
         clock: Clock,
         new_message_id: IdFactory,
         templates: Mapping[str, str],
+        addresses: Addresses,
         stop: threading.Event | None = None,
         read_bounce: Callable[[bytes, RuleContext], BounceReport | None] | None = None,
         event_templates: Mapping[str, Mapping[str, str]] | None = None,
@@ -52,6 +54,7 @@ class Context:
         export_files: ExportFiles | None = None,
     ) -> None:
         self.config = config
+        self.addresses = addresses  # the address checks (bootstrap: adapters/addresses.py)
         self.export_files = export_files  # the console's exports (bootstrap: adapters/exports)
         self.pacer = pacer or Pacer(config.smtp.max_per_minute)  # the mailer's, when it paces (bootstrap)
         self.journal = journal  # SQLite: where a sending process records accepted replies (journal.py)

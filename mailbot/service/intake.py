@@ -130,7 +130,8 @@ def poll_once(ctx: Context) -> PassReport:
         tx.sync_events(ctx.config.events)
     registrations.promote_all(ctx)
     mailings.scheduled_mailings(ctx)
-    retention.purge_due(ctx.db, ctx.config.events, ctx.clock())  # DSGVO retention, due events only
+    # DSGVO retention, due events only
+    retention.purge_due(ctx.db, ctx.config.events, ctx.clock(), addresses=ctx.addresses)
     mailbox = ctx.mailbox_factory()
     try:
         info = mailbox.select(ctx.config.imap.folder)
@@ -282,7 +283,9 @@ def _decide_batch(
         for event_id in sorted(ctx.events):
             tx.lock_event(event_id)  # in one order, before any ledger row: no deadlock with admins
         known = read.known = Known.load(tx, hashes, read.parsed)  # same mail seen before
-        tx.prefetch(sorted(ctx.events), read.senders(), ctx.clock() - REPLY_LIMIT_WINDOW)
+        tx.prefetch(
+            sorted(ctx.events), read.senders(ctx.addresses.normalize), ctx.clock() - REPLY_LIMIT_WINDOW
+        )
         for meta in batch:
             if ctx.stop.is_set():
                 stopped = True

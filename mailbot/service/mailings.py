@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from mailbot.adapters.addresses import normalize_address, reply_address
 from mailbot.core import ics, replies
 from mailbot.core.model import Address, Decision, Event, ReplyStatus, Status
 from mailbot.ports.store import UnitOfWork
@@ -57,7 +56,7 @@ def compose(
     kind = decision.reply
     # An IDN domain goes out in A-labels, so any server takes the reply; a non-ASCII local part stays as
     # it is (RFC 6532 header, SMTPUTF8 to send it: the SMTP adapter refuses it where the server can't).
-    recipient = Address(recipient.name, reply_address(recipient.address))
+    recipient = Address(recipient.name, ctx.addresses.reply_address(recipient.address))
     with_access = bool(event.access_info) and (
         kind in (ReplyStatus.ACCESS, ReplyStatus.REMINDER)
         or (kind in (ReplyStatus.CONFIRMED, ReplyStatus.PROMOTED) and tx.access_started(event.id))
@@ -94,7 +93,7 @@ def compose(
         kind=kind.value,
         envelope_from=ctx.config.smtp.sender_address,
         recipient=address,
-        recipient_normalized=normalized or normalize_address(address) or address.lower(),
+        recipient_normalized=normalized or ctx.addresses.normalize(address) or address.lower(),
         message_id=reply.message_id,
         data=reply.as_bytes(),
         now=now,

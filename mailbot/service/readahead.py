@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mailbot.adapters.addresses import normalize_address
 from mailbot.core import bounce
 from mailbot.core.identity import content_hash
 from mailbot.core.model import Arrival, InboundMessage
@@ -70,13 +69,13 @@ class ReadAhead:
         self.parsed.pop(uid, None)
         self.bounces.pop(uid, None)
 
-    def senders(self) -> list[str]:
-        """The normalised sender addresses of the batch's parsed mails."""
+    def senders(self, normalize: Callable[[str], str | None]) -> list[str]:
+        """The sender addresses of the batch's parsed mails, normalised by `normalize` (the desk's)."""
         found = []
         for msg in self.parsed.values():
             if isinstance(msg, InboundMessage) and msg.sender is not None:
                 try:
-                    address = normalize_address(msg.sender.address)
+                    address = normalize(msg.sender.address)
                 except Exception:  # noqa: BLE001, S112 (only a read-ahead: the mail's own turn reports it)
                     continue
                 if address:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from mailbot.adapters.addresses import check_address
 from mailbot.core import booking, entry
 from mailbot.core.model import Address, Channel, Decision, Event, ReplyStatus, Status
 from mailbot.errors import MailbotError
@@ -110,7 +109,7 @@ def admin_register(
             )
     event = ctx.events[event_id]
     now = ctx.clock()
-    checked = check_address(email) if email else None
+    checked = ctx.addresses.check(email) if email else None
     normalized = checked.normalized if checked else None
     if checked is not None and normalized is None:
         raise MailbotError(f"not a valid email address: {email!r} ({checked.reason})")
@@ -180,7 +179,7 @@ def admin_cancel(
             if row is not None and row.event_id != event_id:
                 row = None
         else:
-            checked = check_address(email or "")
+            checked = ctx.addresses.check(email or "")
             normalized = checked.normalized
             if normalized is None:
                 raise MailbotError(f"not a valid email address: {email!r} ({checked.reason})")

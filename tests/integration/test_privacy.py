@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, create_engine, select, text
 
-from mailbot.bootstrap import open_database
+from mailbot.bootstrap import addresses, open_database
 from mailbot.cli import cli
 from mailbot.cli.privacy import COMMANDS
 from mailbot.config import load_config
@@ -239,9 +239,9 @@ def test_mail_tied_to_no_event_is_erased_after_the_longest_retention(
     others = [m for m in small_scenario if m.kind not in ("registration", "repeat")]
     url = config.database.url
 
-    soon = purge_due(db, config.events, datetime.now(UTC) + timedelta(days=29))
+    soon = purge_due(db, config.events, datetime.now(UTC) + timedelta(days=29), addresses=addresses())
     assert soon.erased.total == 0
-    report = purge_due(db, config.events, datetime.now(UTC) + timedelta(days=31))
+    report = purge_due(db, config.events, datetime.now(UTC) + timedelta(days=31), addresses=addresses())
     db.dispose()
     assert report.events == ()
     assert report.unlinked.ledger == len(others)

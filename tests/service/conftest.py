@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mailbot.adapters.addresses import EmailValidatorAddresses
 from mailbot.config import Config, parse_config
 from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
 from mailbot.service import Desk
@@ -90,6 +91,7 @@ def world() -> Callable[..., World]:
             clock=lambda: now[0],
             new_message_id=lambda: f"<reply{next(ids)}{MESSAGE_ID_MARK}castrop-rauxel.de>",
             templates=load_templates(cfg.bot.language),
+            addresses=EmailValidatorAddresses(),  # pure syntax, no I/O: the real one
         )
         with store.transaction() as uow:
             uow.sync_events(cfg.events)

@@ -10,10 +10,10 @@ from datetime import datetime
 from email import policy
 from email.parser import BytesParser
 
-from mailbot.adapters.addresses import normalize_address
 from mailbot.core.privacy import ADDRESS, OTHER_PERSON
 from mailbot.core.records import Registration
 from mailbot.errors import MailbotError
+from mailbot.ports.addresses import Addresses
 from mailbot.ports.store import Store
 from mailbot.redact import mask_address
 from mailbot.service.privacy.eraser import senders_of
@@ -92,9 +92,10 @@ class PersonData:
     history: tuple[StoredChange, ...]
 
 
-def person_data(db: Store, address: str) -> PersonData:
+def person_data(db: Store, address: str, *, addresses: Addresses) -> PersonData:
     """What is stored about one person, compared by normalised address; other people's addresses hidden."""
-    normalized = normalize_address(address)
+    normalize = addresses.normalize
+    normalized = normalize(address)
     if normalized is None:
         raise MailbotError(f"not a valid email address: {mask_address(address)}")
     own = {normalized, mask_address(normalized)}
@@ -102,7 +103,7 @@ def person_data(db: Store, address: str) -> PersonData:
     def hide_others(text: str) -> str:
         def one(match: re.Match[str]) -> str:
             found = match.group(0)
-            return found if found.lower() in own or normalize_address(found) == normalized else OTHER_PERSON
+            return found if found.lower() in own or normalize(found) == normalized else OTHER_PERSON
 
         return ADDRESS.sub(one, text)
 
@@ -111,7 +112,7 @@ def person_data(db: Store, address: str) -> PersonData:
         registration_ids = [r.id for r in registrations]
         replies = tx.replies_about(registration_ids=registration_ids, recipient_normalized=normalized)
         ledger_ids = {r.ledger_id for r in registrations if r.ledger_id is not None}
-        ledger_ids |= tx.ledger_ids_from(senders_of(tx, [normalized]))
+        ledger_ids |= tx.ledger_ids_from(senders_of(tx, addresses, [normalized]))
         mails = tx.ledger_by_ids(ledger_ids)
         history = tx.audit_entries(registration_ids=registration_ids)
         return PersonData(

@@ -6,9 +6,9 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from mailbot.adapters.addresses import normalize_address
 from mailbot.core.privacy import ERASED, WITHDRAWN, Erased, scrub, scrub_hits, scrub_reason
 from mailbot.core.records import AuditAction, AuditEntry, LedgerEntry, Registration, Reply
+from mailbot.ports.addresses import Addresses
 from mailbot.ports.store import UnitOfWork
 
 Stored = Registration | LedgerEntry | Reply | AuditEntry  # what an erasure changes
@@ -137,9 +137,10 @@ class Eraser:
                 self.replies += 1
 
 
-def senders_of(tx: UnitOfWork, normalized: Collection[str]) -> list[str]:
+def senders_of(tx: UnitOfWork, addresses: Addresses, normalized: Collection[str]) -> list[str]:
     """The ledger's senders (as stored) that normalise to one of these addresses."""
     wanted = set(normalized)
     if not wanted:
         return []
-    return [s for s in tx.ledger_senders() if normalize_address(s) in wanted]
+    normalize = addresses.normalize
+    return [s for s in tx.ledger_senders() if normalize(s) in wanted]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import re
 
-from mailbot.adapters.addresses import normalize_address
 from mailbot.core.model import ReplyStatus, Status
 from mailbot.core.privacy import FORGET_ACTOR, ForgetReport
 from mailbot.errors import MailbotError
+from mailbot.ports.addresses import Addresses
 from mailbot.ports.store import UnitOfWork
 from mailbot.redact import mask_address
 from mailbot.service import registrations
@@ -27,7 +27,7 @@ def forget(desk: Context, address: str, *, compact: bool = True) -> ForgetReport
     true). Replies to them not sent yet are withdrawn. Other people's records that name them (a promotion
     line in the reason of someone's cancellation, a bounce report quoting the address) lose that mention.
     """
-    normalized = normalize_address(address)
+    normalized = desk.addresses.normalize(address)
     if normalized is None:
         raise MailbotError(f"not a valid email address: {mask_address(address)}")
     now = desk.clock()
@@ -56,7 +56,7 @@ def forget(desk: Context, address: str, *, compact: bool = True) -> ForgetReport
             detail="personal data erased on request (right to erasure)",
             keep_unsent_since=None,
         )
-        _erase_person(tx, eraser, normalized)
+        _erase_person(tx, desk.addresses, eraser, normalized)
     erased = eraser.result()
     report = ForgetReport(mask_address(normalized), tuple(cancelled), tuple(promoted), erased)
     if erased.total:
@@ -66,11 +66,11 @@ def forget(desk: Context, address: str, *, compact: bool = True) -> ForgetReport
     return report
 
 
-def _erase_person(tx: UnitOfWork, eraser: Eraser, normalized: str) -> None:
+def _erase_person(tx: UnitOfWork, addresses: Addresses, eraser: Eraser, normalized: str) -> None:
     registrations = tx.registrations_of_person(normalized)
     registration_ids = [r.id for r in registrations]
     replies = tx.replies_about(registration_ids=registration_ids, recipient_normalized=normalized)
-    senders = senders_of(tx, [normalized])
+    senders = senders_of(tx, addresses, [normalized])
     ledger_ids = {r.ledger_id for r in registrations if r.ledger_id is not None}
     ledger_ids |= {r.ledger_id for r in replies if r.ledger_id is not None}
     ledger_ids |= tx.ledger_ids_from(senders)

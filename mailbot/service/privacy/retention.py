@@ -17,6 +17,7 @@ from mailbot.core.privacy import (
     PurgeReport,
     erase_at,
 )
+from mailbot.ports.addresses import Addresses
 from mailbot.ports.store import Store, UnitOfWork
 from mailbot.service.privacy.eraser import Eraser, senders_of
 
@@ -24,7 +25,13 @@ log = logging.getLogger("mailbot")
 
 
 def purge_due(
-    db: Store, events: Sequence[Event], now: datetime, *, dry_run: bool = False, compact: bool = True
+    db: Store,
+    events: Sequence[Event],
+    now: datetime,
+    *,
+    addresses: Addresses,
+    dry_run: bool = False,
+    compact: bool = True,
 ) -> PurgeReport:
     """Erase the personal data of every event past `starts_at + delete_after_days`, and of old unlinked mail.
 
@@ -35,7 +42,7 @@ def purge_due(
     in the last day still goes out first, and only an event's erasure (not aged-out mail) is followed by
     compacting the database (`compact`), which drops the old row images the erased values leave behind.
     """
-    return _purge(db, events, now, only=None, force=False, dry_run=dry_run, compact=compact)
+    return _purge(db, addresses, events, now, only=None, force=False, dry_run=dry_run, compact=compact)
 
 
 def purge_event(
@@ -44,16 +51,18 @@ def purge_event(
     event_id: str,
     now: datetime,
     *,
+    addresses: Addresses,
     force: bool = False,
     dry_run: bool = False,
     compact: bool = True,
 ) -> PurgeReport:
     """Erase one event's personal data if it is due, or at once with `force` (whatever its date)."""
-    return _purge(db, events, now, only=event_id, force=force, dry_run=dry_run, compact=compact)
+    return _purge(db, addresses, events, now, only=event_id, force=force, dry_run=dry_run, compact=compact)
 
 
 def _purge(
     db: Store,
+    addresses: Addresses,
     events: Sequence[Event],
     now: datetime,
     *,
@@ -84,7 +93,7 @@ def _purge(
                 + ("on request (mailbot purge --now)" if force else "after retention"),
                 keep_unsent_since=None if force else now - SEND_GRACE,
             )
-            _erase_event(tx, eraser, event_id, due)
+            _erase_event(tx, addresses, eraser, event_id, due)
         results.append(EventPurge(event_id, plan[event_id], eraser.result()))
     unlinked, cutoff = Erased(), None
     if only is None:
@@ -114,7 +123,9 @@ def _purge(
     return report
 
 
-def _erase_event(tx: UnitOfWork, eraser: Eraser, event_id: str, due: Collection[str]) -> None:
+def _erase_event(
+    tx: UnitOfWork, addresses: Addresses, eraser: Eraser, event_id: str, due: Collection[str]
+) -> None:
     """Everything personal about one event, in `tx`: registrations, their mails, replies, audit trail.
 
     A mail that is also tied to an event not due yet (one mail naming two keywords) keeps its ledger data
@@ -124,7 +135,7 @@ def _erase_event(tx: UnitOfWork, eraser: Eraser, event_id: str, due: Collection[
     registrations = tx.registrations_of_events([event_id], ERASED)
     ledger_ids = tx.event_ledger_ids([event_id])
     people = {r.email_normalized for r in registrations if r.email_normalized}
-    ledger_ids |= tx.ledger_ids_from(senders_of(tx, people))
+    ledger_ids |= tx.ledger_ids_from(senders_of(tx, addresses, people))
     entries = tx.ledger_by_ids(ledger_ids, ERASED)  # only those still holding personal data
     links = tx.ledger_links([e.id for e in entries])
     allowed = set(due) | {event_id}
