@@ -15,7 +15,7 @@ def decide(event: Event, counts: EventCounts, existing: Existing | None) -> Deci
     - A seat is free (confirmed < capacity) and nobody waits: confirmed, with the next seat number.
       While anyone is on the waitlist, a newcomer queues behind them (strict FIFO, invariant 3).
     - Otherwise: waitlisted at the end of the waitlist.
-    Expected outcomes are values, never exceptions (DESIGN house style 8).
+    Expected outcomes are values, never exceptions (docs/ARCHITECTURE.md, "How the core reads mail": Booking).
     """
     if existing is not None and existing.status is not Status.CANCELLED:
         return _as_it_stands(existing, ReplyStatus.DUPLICATE)

@@ -38,7 +38,7 @@ def process_safely(
 
     A failure of the environment (database, disk, network, memory: see core/faults.py) is no verdict on the
     mail: it ends the pass, the batch's transaction rolls back, and the next pass takes the same mails in
-    the same order (DESIGN invariant 7).
+    the same order (invariant 7 in docs/ARCHITECTURE.md).
     """
     parsed: list[InboundMessage] = []  # filled by _process once parsed, so quarantine keeps its identity
     try:
@@ -48,7 +48,7 @@ def process_safely(
         return None  # another process recorded it first
     except BufferedWriteError:
         raise  # the batch's transaction is void, not this message (see intake._process_batch)
-    except Exception as exc:  # the loop must never die on one message (DESIGN 9)
+    except Exception as exc:  # the loop must never die on one message (docs/ARCHITECTURE.md, invariant 7)
         if (fault := environment_fault(exc)) is not None:
             raise EnvironmentFault(
                 f"{fault}: mail uid {arrival.uid} is not decided, the next pass tries it again"
