@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mailbot.adapters.db import Database  # noqa: E402 (after the path setup)
+from mailbot.adapters.db.migrate import migrate  # noqa: E402
 from mailbot.config import load_config  # noqa: E402
 from mailbot.core.model import Status  # noqa: E402
 from mailbot.demo.servers import free_port  # noqa: E402
@@ -105,7 +106,7 @@ def seed(config_path: Path, registrations: int) -> float:
     db = Database(config.database.url)
     started = time.perf_counter()
     try:
-        db.migrate()
+        migrate(db)
         start = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
         with db.transaction(buffered=True) as tx:
             tx.sync_events(config.events)

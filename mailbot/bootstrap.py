@@ -2,49 +2,47 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 
-from mailbot.adapters import bounces
-from mailbot.adapters.addresses import EmailValidatorAddresses
+from mailbot import wiring
 from mailbot.adapters.credentials import Argon2Credentials
 from mailbot.adapters.db import Database
+from mailbot.adapters.db.migrate import migrate
 from mailbot.adapters.db.staff import SqlStaffStore
-from mailbot.adapters.imap import IdleWatcher, PreparedMailbox, open_mailbox
-from mailbot.adapters.oauth import CommandTokenSource, MsalTokenSource, TokenProvider, TokenSource
-from mailbot.adapters.smtp import SmtpMailer
-from mailbot.config import Config, OAuthSettings, WebSettings
-from mailbot.core.pacing import Pacer
-from mailbot.core.rules.own_mail import MESSAGE_ID_MARK
+from mailbot.adapters.imap import IdleWatcher, PreparedMailbox
+from mailbot.config import Config, WebSettings
 from mailbot.core.staff import AccountPolicy, Role
-from mailbot.ports import Clock, Mailbox
-from mailbot.ports.addresses import Addresses
+from mailbot.ports import Clock
 from mailbot.ports.exports import ExportFiles
 from mailbot.scheduler import Closeable, Wake, run_forever
 from mailbot.sender import SenderProcess
 from mailbot.service import Desk, FlushReport
 from mailbot.service.accounts import Accounts
 from mailbot.service.watchdog import Health, Watchdog, check_health
-from mailbot.templates import load_overrides, load_templates
+from mailbot.wiring import addresses, imap_token, sending_desk, smtp_token, utc_now
 
-
-def utc_now() -> datetime:
-    """The real clock, aware, in UTC."""
-    return datetime.now(UTC)
-
-
-def addresses() -> Addresses:
-    """The address checks (email-validator, syntax only): the desk's, and the commands' without a desk."""
-    return EmailValidatorAddresses()
+__all__ = [  # the wiring's functions are part of the composition root's face
+    "Runtime",
+    "account_policy",
+    "addresses",
+    "build_accounts",
+    "build_desk",
+    "health",
+    "imap_token",
+    "open_database",
+    "sending_desk",
+    "smtp_token",
+    "utc_now",
+]
 
 
 def open_database(config: Config) -> Database:
     """The configured database, migrated to the newest schema, with the configured events in it."""
     db = Database(config.database.url, fold_subaddress=config.bot.fold_subaddress)
-    db.migrate()
+    migrate(db)
     with db.transaction() as tx:
         tx.sync_events(config.events)
     return db
@@ -59,39 +57,6 @@ def health(config: Config, now: datetime) -> Health:
         db.dispose()
 
 
-def _token_provider(oauth: OAuthSettings | None, timeout: float) -> Callable[[], str] | None:
-    """A cached, self-refreshing access token from the configured source; None for a password login."""
-    if oauth is None:
-        return None
-    source: TokenSource
-    if oauth.token_command is not None:
-        source = CommandTokenSource(oauth.token_command, timeout=timeout)
-    else:
-        credentials = oauth.client_credentials
-        assert credentials is not None  # config: exactly one of the two is set
-        source = MsalTokenSource(
-            client_id=credentials.client_id,
-            client_secret=credentials.client_secret,
-            authority=credentials.authority,
-            scopes=credentials.scopes,
-            timeout=timeout,
-        )
-    return TokenProvider(source)  # the cache itself (callable), so a refused token can be forgotten
-
-
-def imap_token(config: Config) -> Callable[[], str] | None:
-    """The access tokens of the IMAP login with [imap] auth = "xoauth2"; None with a password.
-
-    Build it once per connection kind and reuse it: the token is cached until shortly before it expires.
-    """
-    return _token_provider(config.imap.oauth, config.imap.timeout)
-
-
-def smtp_token(config: Config) -> Callable[[], str] | None:
-    """The access tokens of the SMTP login with [smtp] auth = "xoauth2"; None with a password (or none)."""
-    return _token_provider(config.smtp.oauth, config.smtp.timeout)
-
-
 def build_desk(
     config: Config,
     *,
@@ -101,48 +66,13 @@ def build_desk(
     prepared: PreparedMailbox | None = None,
     export_files: ExportFiles | None = None,
 ) -> Desk:
-    """Wire the real adapters for a configuration (`prepared`: the first pass's connection, opened ahead;
-    `export_files`: the console's, from mailbot/exports.py)."""
-    smtp = config.smtp
-    token = imap_token(config)  # one cache for every pass's login
-
-    def mailbox() -> Mailbox:
-        ahead = prepared.take() if prepared is not None else None
-        return ahead or open_mailbox(config.imap, token)
-
-    domain = smtp.sender_address.rsplit("@", 1)[1]
-
-    def new_message_id() -> str:
-        return f"<{secrets.token_hex(16)}{MESSAGE_ID_MARK}{domain}>"  # 128 random bits, as a uuid4 had
-
-    pacer = Pacer(smtp.max_per_minute)  # shared: the mailer spaces the mails, the desk bounds each flush
-    mailer = SmtpMailer(
-        host=smtp.host,
-        port=smtp.port,
-        security=smtp.security,
-        username=smtp.username,
-        password=smtp.password,
-        timeout=smtp.timeout,
-        cafile=smtp.ca_file,
-        token=smtp_token(config),
-        connections=smtp.connections,
-        pacer=pacer,
-    )
-    db = db or open_database(config)
-    return Desk(
-        config=config,
-        db=db,
-        journal=db.sent_journal(),
-        mailbox_factory=mailbox,
-        mailer=mailer,
+    """The desk of a configuration (wiring.build_desk), on `db` or on the configured database, migrated."""
+    return wiring.build_desk(
+        config,
+        db=db or open_database(config),
         clock=clock,
-        new_message_id=new_message_id,
-        templates=load_templates(config.bot.language),
-        addresses=addresses(),
         stop=stop,
-        read_bounce=bounces.read,
-        event_templates={event.id: load_overrides(event.templates_dir) for event in config.events},
-        pacer=pacer,
+        prepared=prepared,
         export_files=export_files,
     )
 
@@ -258,8 +188,3 @@ def _idle_watch(config: Config) -> Callable[[Wake], Closeable]:
         ).start()
 
     return watch
-
-
-def sending_desk(config: Config, stop: threading.Event) -> Desk:
-    """The desk of `mailbot run`'s sending process (mailbot.sender): the database the parent migrated."""
-    return build_desk(config, db=Database(config.database.url), stop=stop)

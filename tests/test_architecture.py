@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import mailbot.core
+from mailbot import bootstrap
 from mailbot.cli import app
 from tests import import_graph
 
@@ -27,6 +28,7 @@ ROOMS = {
     "mailbot.web": "web",
     "mailbot.bootstrap": "bootstrap",
     "mailbot.sender": "bootstrap",  # the sending process, started by the runtime assembly
+    "mailbot.wiring": "bootstrap",  # the desk from its adapters: all the sending process loads
     "mailbot.exports": "bootstrap",  # the export files, so that openpyxl loads only with an export
     "mailbot.imports": "bootstrap",  # the reader of `mailbot import`
     "mailbot.demo": "demo",
@@ -174,6 +176,21 @@ def test_importing_core_loads_no_adapter_library() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == ""
+
+
+def test_the_sending_process_loads_neither_migrations_nor_scheduler_nor_console() -> None:
+    """The sending process's desk (wiring.sending_desk) loads no Alembic, apscheduler or console library."""
+    heavy = ["alembic", "apscheduler", "starlette", "jinja2", "uvicorn", "argon2", "pyotp", "openpyxl"]
+    script = (
+        "import sys\n"
+        "import mailbot.sender, mailbot.service, mailbot.wiring\n"
+        f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""
+    assert bootstrap.sending_desk.__module__ == "mailbot.wiring"  # what the child unpickles and imports
 
 
 def adapter_of(name: str) -> str:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from mailbot.adapters.db import Database, RegistrationRow, Tx
+from mailbot.adapters.db.migrate import migrate
 from mailbot.core.model import Event, Status
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -19,7 +20,7 @@ EVENT = Event(id="ev", title="Event", keyword="Event 1.4.", capacity=5, starts_a
 def db(db_url: str) -> Iterator[Database]:
     """A migrated database with one event."""
     database = Database(db_url)
-    database.migrate()
+    migrate(database)
     with database.transaction() as tx:
         tx.sync_events([EVENT])
     yield database

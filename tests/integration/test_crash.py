@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from mailbot.adapters.db import Database, LedgerRow, OutboxRow
+from mailbot.adapters.db.migrate import migrate
 from mailbot.bootstrap import build_desk
 from mailbot.config import load_config
 from mailbot.core.model import Outcome
@@ -323,7 +324,7 @@ def bench(
     """The corpus in a fresh mailbox; the sink and database (SQLite, PostgreSQL) of this test."""
     deliver(dovecot_server, imap_account, list(corpus()))
     db = Database(db_url)
-    db.migrate()  # so the probe can read before the first run got that far
+    migrate(db)  # so the probe can read before the first run got that far
     db.dispose()
     probe = Probe(db_url)
     yield Bench(dovecot_server, imap_account, smtp_sink, db_url, probe, tmp_path)

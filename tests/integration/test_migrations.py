@@ -11,14 +11,16 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from mailbot.adapters.db import SCHEMA_REVISION, Base, Database, migrate
+from mailbot.adapters.db import SCHEMA_REVISION, Base, Database
+from mailbot.adapters.db import migrate as migrations
+from mailbot.adapters.db.migrate import migrate
 
 
 def test_migrated_schema_matches_the_models(db_url: str) -> None:
     """After upgrading to head, autogenerate finds no difference between database and models."""
     db = Database(db_url)
-    db.migrate()
-    db.migrate()  # a second upgrade is a no-op
+    migrate(db)
+    migrate(db)  # a second upgrade is a no-op
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     db.dispose()
@@ -27,7 +29,7 @@ def test_migrated_schema_matches_the_models(db_url: str) -> None:
 
 def test_schema_revision_is_the_newest_migration() -> None:
     """SCHEMA_REVISION (which lets a current schema skip Alembic) names the head of the migration scripts."""
-    script = ScriptDirectory.from_config(migrate.alembic_config(Database("sqlite://").engine))
+    script = ScriptDirectory.from_config(migrations.alembic_config(Database("sqlite://").engine))
     assert script.get_heads() == [SCHEMA_REVISION]
 
 
@@ -36,21 +38,21 @@ def test_a_schema_behind_is_upgraded_and_a_current_one_left_alone(
 ) -> None:
     """migrate() brings an older schema to the newest revision; at the newest it does not run Alembic."""
     db = Database(db_url)
-    db.migrate()
+    migrate(db)
     with db.engine.connect() as conn:
-        cfg = migrate.alembic_config(db.engine)
+        cfg = migrations.alembic_config(db.engine)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0003")
         conn.commit()
-    assert db._schema_revision() == "0003"
-    db.migrate()
-    assert db._schema_revision() == SCHEMA_REVISION
+    assert db.schema_revision() == "0003"
+    migrate(db)
+    assert db.schema_revision() == SCHEMA_REVISION
     with db.engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("ledger")}
     assert "content_hash" in columns
     calls: list[object] = []
-    monkeypatch.setattr(migrate, "upgrade", calls.append)
-    db.migrate()
+    monkeypatch.setattr(migrations, "upgrade", calls.append)
+    migrate(db)
     assert calls == []
     db.dispose()
 
@@ -58,9 +60,9 @@ def test_a_schema_behind_is_upgraded_and_a_current_one_left_alone(
 def test_upgrade_folds_the_addresses_of_existing_registrations(db_url: str) -> None:
     """Migration 0005 fills email_folded for registrations made before it: old sub-addresses count too."""
     db = Database(db_url)
-    db.migrate()
+    migrate(db)
     with db.engine.connect() as conn:
-        cfg = migrate.alembic_config(db.engine)
+        cfg = migrations.alembic_config(db.engine)
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0004")
         conn.execute(
@@ -81,7 +83,7 @@ def test_upgrade_folds_the_addresses_of_existing_registrations(db_url: str) -> N
         )
         conn.execute(insert, {"position": 2, "email": None, "normalized": None, "when": when})
         conn.commit()
-    db.migrate()
+    migrate(db)
     with db.engine.connect() as conn:
         query = text("SELECT email_folded FROM registrations ORDER BY position")
         folded = conn.execute(query).scalars().all()

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
 
 from mailbot.adapters.db import Database
+from mailbot.adapters.db.migrate import migrate
 from mailbot.adapters.db.outbox import MARK_REPLIED, MARK_SENT, MARK_SENT_PG
 from mailbot.adapters.db.schema import OUTBOX
 
@@ -24,7 +25,7 @@ QUEUED = 500  # a rush's backlog: replies committed, not yet sent
 def backlog(url: str) -> Database:
     """A migrated database whose outbox holds a backlog of unsent replies, never analysed (as in a rush)."""
     database = Database(url)
-    database.migrate()
+    migrate(database)
     rows = [
         {
             "kind": "confirmed",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailbot.adapters.db import Database, Tx
+from mailbot.adapters.db.migrate import migrate
 from mailbot.core.model import Event, ReplyStatus, Status
 from mailbot.core.records import AuditAction
 from mailbot.ports.store import DuplicateMessageError, Store, UnitOfWork
@@ -35,7 +36,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             else request.getfixturevalue("pg_url")
         )
         database = Database(url)
-        database.migrate()
+        migrate(database)
         made = database
     with made.transaction() as uow:
         uow.sync_events([EVENT, OTHER])

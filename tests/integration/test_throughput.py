@@ -13,6 +13,7 @@ from aiosmtpd.controller import Controller
 
 from mailbot import service
 from mailbot.adapters.db import Database, OutboxRow
+from mailbot.adapters.db.migrate import migrate
 from mailbot.adapters.smtp import SmtpMailer
 from mailbot.bootstrap import build_desk, open_database
 from mailbot.config import parse_config
@@ -252,7 +253,7 @@ def test_recording_an_accepted_reply_marks_it_once_and_notes_the_first_reply_tim
     """Database.mark_sent (one statement on PostgreSQL): sent_at, one attempt, the registration's first
     reply time; recording the same reply again changes nothing."""
     db = Database(db_url)
-    db.migrate()
+    migrate(db)
     first, later = datetime(2026, 10, 1, 9, 0, tzinfo=UTC), datetime(2026, 10, 1, 9, 5, tzinfo=UTC)
     with db.transaction() as tx:
         tx.sync_events([EVENT])

@@ -1,4 +1,4 @@
-"""The engine and the database: connections, SQLite pragmas, migrations, transactions, the leader lock."""
+"""The engine and the database: connections, SQLite pragmas, transactions, the leader lock."""
 
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from mailbot.adapters.db import migrate
 from mailbot.adapters.db.journal import SentJournal
 from mailbot.adapters.db.outbox import MARK_SENT_PG, mark_sent_on
-from mailbot.adapters.db.schema import SCHEMA_REVISION
 from mailbot.adapters.db.tx import Tx
 from mailbot.adapters.db.unit_of_work import (
     flush_before_core_statement,
@@ -97,20 +95,11 @@ class Database:
         event.listen(self._sessions, "before_flush", flush_before_unit_of_work)
         event.listen(self.engine, "before_execute", flush_before_core_statement)  # Core statements too
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (safe with two processes starting at once).
-
-        A schema already at SCHEMA_REVISION is left alone without asking Alembic.
-        """
-        if self._schema_revision() == SCHEMA_REVISION:
-            return
-        migrate.upgrade(self.engine)
-
     def has_schema(self) -> bool:
         """Whether any command has created the schema yet (a server that can't be reached raises)."""
         return inspect(self.engine).has_table("alembic_version")
 
-    def _schema_revision(self) -> str | None:
+    def schema_revision(self) -> str | None:
         """The revision the database's schema is at (None: no schema yet, or not one Alembic wrote)."""
         try:
             with self.engine.connect() as conn:

@@ -7,6 +7,9 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from mailbot.adapters.db.engine import Database
+from mailbot.adapters.db.schema import SCHEMA_REVISION
+
 _PG_MIGRATION_LOCK = 0x6D61696C  # "mail": advisory lock id serialising concurrent upgrades
 
 
@@ -33,3 +36,14 @@ def upgrade(engine: Engine) -> None:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
                 conn.commit()
+
+
+def migrate(db: Database) -> None:
+    """Bring `db`'s schema to the newest revision (safe with two processes starting at once).
+
+    A schema already at SCHEMA_REVISION is left alone without asking Alembic. Alembic is imported by this
+    module only, so the sending process, which never migrates, never loads it.
+    """
+    if db.schema_revision() == SCHEMA_REVISION:
+        return
+    upgrade(db.engine)
