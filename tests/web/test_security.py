@@ -315,10 +315,9 @@ def test_english_texts_with_language_en(db_url: str, clock: Clock) -> None:
     assert "Benutzername" not in page
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the write lock of a SQLite file
 def test_a_page_does_not_wait_for_the_write_lock(console: Console, client: TestClient, db_url: str) -> None:
     """SQLite: while another process holds the write lock (a pass's batch), a logged-in page still answers."""
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the write lock of a SQLite file")
     add_staff(console, "clerk", Role.HOTLINE)
     log_in(client, "clerk")
     holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=0)
