@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import httpx
+import httpx2
 import pyotp
 import pytest
 from selenium import webdriver
@@ -225,8 +225,8 @@ class WebConsole:
 
 def _answers(url: str) -> bool:
     try:
-        httpx.get(f"{url}/healthz", timeout=2.0)
-    except httpx.TransportError:
+        httpx2.get(f"{url}/healthz", timeout=2.0)
+    except httpx2.TransportError:
         return False
     return True
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from mailbot.demo.servers import free_port
 from tests.web.conftest import START_TIMEOUT, csrf_of, mailbot_env
@@ -47,9 +47,9 @@ def test_demo_web_serves_the_demo_data_with_a_one_time_login(tmp_path: Path) -> 
         name, password = found.groups()
 
         base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=30) as browser:
+        with httpx2.Client(base_url=base, timeout=30) as browser:
             while True:  # the login is printed just before uvicorn listens
-                with contextlib.suppress(httpx.TransportError):
+                with contextlib.suppress(httpx2.TransportError):
                     login_page = browser.get("/login")
                     break
                 assert time.monotonic() < deadline, log.read_text(errors="replace")

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from click.testing import CliRunner
 
@@ -95,15 +95,15 @@ def test_mailbot_web_serves_the_console(config_path: Path, tmp_path: Path) -> No
         deadline = time.monotonic() + 60
         while True:
             try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                health = httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
                 break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 assert process.poll() is None, (tmp_path / "web.log").read_text()
                 assert time.monotonic() < deadline, "mailbot web did not answer within 60 s"
                 time.sleep(0.2)
         assert health.status_code == 200
         assert health.text.startswith("unhealthy: no successful poll yet")
-        login = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+        login = httpx2.get(f"http://127.0.0.1:{port}/login", timeout=5)
         assert 'name="username"' in login.text
         assert login.headers["x-frame-options"] == "DENY"
     finally:
